@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create .venv and install emorec with its development tools (CPU PyTorch, offline MiniLM weights).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+# The CPU build of PyTorch first: an unpinned `torch` would pull a multi-GB CUDA build.
+.venv/bin/python -m pip install --quiet "torch==2.13.0"
+.venv/bin/python -m pip install --quiet -e ".[dev]"
+echo "emorec installed in .venv ($(.venv/bin/python -c 'import emorec; print(emorec.__version__)'))"

@@ -1,0 +1,5 @@
+"""emorec: text emotion recognition with transformers."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

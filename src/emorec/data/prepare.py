@@ -1,0 +1,224 @@
+"""The prepare stage: read → label space → clean → split → de-leak → tokenize, cached on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import emorec
+from emorec._io import atomic_write_json
+from emorec.config import Config
+from emorec.data.readers import find_split_files, read_file, read_hub
+from emorec.data.split import (
+    drop_duplicates_within,
+    label_distribution,
+    remove_leakage,
+    split_single_source,
+    stratified_subsample,
+)
+from emorec.errors import DataError
+from emorec.labels import LabelSpace
+from emorec.text import TextCleaner
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass
+class PreparedData:
+    """Cleaned, split and tokenized data plus the label space built from it.
+
+    ``splits`` is a ``datasets.DatasetDict`` with columns ``text``, ``clean_text``, ``labels``
+    (int or multi-hot), ``input_ids``, ``attention_mask`` and ``length``.
+    """
+
+    splits: Any
+    label_space: LabelSpace
+    report: dict[str, Any]
+    cache_path: Path
+
+
+def _source_files(config: Config) -> dict[str, Path] | Path | None:
+    data = config.data
+    if data.format == "hub":
+        return None
+    if data.path is None:
+        return {"train": Path(data.train_file), "validation": Path(data.validation_file),  # type: ignore[arg-type]
+                "test": Path(data.test_file)}  # type: ignore[arg-type]
+    path = Path(data.path)
+    if path.is_dir():
+        return find_split_files(path, data.format)
+    if not path.exists():
+        raise DataError(f"Data path not found: {path} (resolved to {path.resolve()}). Relative "
+                        "paths start from the current directory.")
+    return path
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def cache_key(config: Config, tokenizer: Any) -> str:
+    """Hash of the data files' bytes and every setting that changes the prepared data."""
+    sources = _source_files(config)
+    files = list(sources.values()) if isinstance(sources, dict) else [sources] if sources else []
+    hub_dir = Path(config.data.hub_id or "")
+    if config.data.format == "hub" and hub_dir.is_dir():  # a local dataset: its bytes matter
+        files = sorted(p for p in hub_dir.rglob("*") if p.is_file())
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    payload = {
+        "emorec": emorec.__version__,
+        "files": {str(f): _file_digest(f) for f in files},
+        "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
+        "labels": config.model.labels,
+        "max_length": config.model.max_length,
+        "tokenizer": backend.to_str() if backend is not None else tokenizer.name_or_path,
+    }
+    blob = json.dumps(payload, sort_keys=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:20]
+
+
+def _read_splits(config: Config) -> tuple[dict[str, pd.DataFrame], list[str] | None, bool]:
+    """Raw splits, the source's label order if it publishes one, and whether we split it."""
+    data = config.data
+    if data.format == "hub":
+        frames, order = read_hub(data.hub_id, data.hub_config, data.hub_revision,  # type: ignore[arg-type]
+                                 data.text_column, data.label_column)
+        if "train" not in frames:
+            raise DataError(f"Dataset {data.hub_id!r} has no train split; found {list(frames)}.")
+        if set(frames) == {"train"}:
+            return {"all": frames["train"]}, order, True
+        missing = [s for s in SPLITS if s not in frames]
+        if missing:
+            raise DataError(f"Dataset {data.hub_id!r} lacks split(s) {missing}.")
+        return frames, order, False
+    sources = _source_files(config)
+    if isinstance(sources, Path):
+        return {"all": read_file(sources, data.format, data.text_column, data.label_column)}, None, True
+    frames = {
+        split: read_file(path, data.format, data.text_column, data.label_column)
+        for split, path in (sources or {}).items()
+    }
+    return frames, None, False
+
+
+def _check_texts(frame: pd.DataFrame) -> None:
+    blank = frame["text"].map(lambda t: not isinstance(t, str) or not t.strip())
+    if blank.any():
+        row = frame[blank].iloc[0]
+        raise DataError(
+            f"{row['source']}:{row['line']}: empty or whitespace-only text ({int(blank.sum())} "
+            "such rows in this file). Remove them or fill in the text; emorec does not drop rows "
+            "silently."
+        )
+
+
+def _check_labels(frame: pd.DataFrame, space: LabelSpace) -> None:
+    valid = set(space.names)
+    for label, source, line in zip(frame["label"], frame["source"], frame["line"], strict=True):
+        names = [label] if isinstance(label, str) else label
+        unknown = [n for n in names if n not in valid]
+        if unknown:
+            raise DataError(
+                f"{source}:{line}: unknown label {unknown[0]!r}; the label space (from the "
+                f"training data and `model.labels`) is {list(space.names)}."
+            )
+
+
+def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> PreparedData:
+    """Prepare the data of ``config``; a second call with the same inputs loads the cache."""
+    import datasets
+
+    from emorec.modeling import load_tokenizer
+
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(config.model.name)
+    cache_path = Path(config.data.cache_dir) / cache_key(config, tokenizer)
+    if use_cache and (cache_path / "prepare_report.json").is_file():
+        report = json.loads((cache_path / "prepare_report.json").read_text())
+        return PreparedData(
+            datasets.load_from_disk(str(cache_path / "splits")),
+            LabelSpace.from_dict(report["label_space"]),
+            report | {"cached": True},
+            cache_path,
+        )
+
+    frames, source_order, single_source = _read_splits(config)
+    for frame in frames.values():
+        _check_texts(frame)
+    cleaner = TextCleaner(config.data.cleaning)
+    for frame in frames.values():
+        frame["clean_text"] = cleaner.clean_batch(frame["text"].tolist())
+
+    report: dict[str, Any] = {"single_source": single_source}
+    if single_source:
+        whole, n_duplicates = drop_duplicates_within(frames["all"])
+        report["duplicates_removed_before_split"] = n_duplicates
+        split = config.data.split
+        frames = split_single_source(whole, split.validation_size, split.test_size, split.seed)
+
+    space = LabelSpace.from_labels(frames["train"]["label"], config.model.labels or source_order)
+    for split_name in ("validation", "test"):
+        _check_labels(frames[split_name], space)
+    report["leakage"] = remove_leakage(frames, config.data.leakage)
+
+    seed = config.data.split.seed
+    if config.data.max_train_samples:
+        frames["train"] = stratified_subsample(frames["train"], config.data.max_train_samples, seed)
+    if config.data.max_eval_samples:
+        for split_name in ("validation", "test"):
+            frames[split_name] = stratified_subsample(
+                frames[split_name], config.data.max_eval_samples, seed
+            )
+
+    max_length = config.model.max_length
+
+    def tokenize(batch: dict[str, list[Any]]) -> dict[str, Any]:
+        encoded = tokenizer(batch["clean_text"], truncation=True, max_length=max_length)
+        encoded["length"] = [len(ids) for ids in encoded["input_ids"]]
+        return encoded
+
+    splits = datasets.DatasetDict()
+    for split_name in SPLITS:
+        frame = frames[split_name]
+        targets = space.encode(frame["label"].tolist())
+        table = datasets.Dataset.from_dict({
+            "text": frame["text"].tolist(),
+            "clean_text": frame["clean_text"].tolist(),
+            "labels": targets.tolist(),
+        })
+        splits[split_name] = table.map(tokenize, batched=True, desc=f"Tokenizing {split_name}")
+
+    report.update({
+        "label_space": space.to_dict(),
+        "sizes": {s: len(frames[s]) for s in SPLITS},
+        "label_distribution": {s: label_distribution(frames[s]) for s in SPLITS},
+        "cleaning": config.data.cleaning.model_dump(),
+        "cache_key": cache_path.name,
+    })
+    _write_cache(splits, report, cache_path)
+    return PreparedData(splits, space, report | {"cached": False}, cache_path)
+
+
+def _write_cache(splits: Any, report: dict[str, Any], cache_path: Path) -> None:
+    """Write into a temp dir and rename, so an interrupted run never leaves a half cache."""
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=cache_path.parent, prefix=f".{cache_path.name}-"))
+    try:
+        splits.save_to_disk(str(staging / "splits"))
+        atomic_write_json(staging / "prepare_report.json", report)
+        if cache_path.exists():
+            shutil.rmtree(cache_path)
+        staging.rename(cache_path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)

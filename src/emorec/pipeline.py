@@ -1,0 +1,138 @@
+"""Stage workflows over model directories: calibrate, evaluate, and the whole ``run``.
+
+Each function loads what it needs from disk, calls a pure core (``fit_calibration``,
+``compute_metrics``) and writes its outputs; the CLI is a thin shell over these.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from emorec._io import atomic_write_json
+from emorec.calibrate import Calibration, fit_calibration
+from emorec.config import Config
+from emorec.data import PreparedData, prepare
+from emorec.errors import ConfigError
+from emorec.evaluate import compute_metrics, write_evaluation_report
+from emorec.inference import CALIBRATION_FILE, EmotionClassifier
+
+logger = logging.getLogger(__name__)
+
+
+def _config_of(classifier: EmotionClassifier, model_dir: Path, config: Config | None) -> Config:
+    config = config or classifier.config
+    if config is None:
+        raise ConfigError(
+            f"{model_dir} has no config.yaml, so emorec cannot tell which data it was trained on; "
+            "pass the run config explicitly."
+        )
+    return config
+
+
+def calibrate_model(
+    model_dir: str | Path, config: Config | None = None, prepared: PreparedData | None = None
+) -> Calibration:
+    """Fit temperature and decision offsets/thresholds on the validation split; save them."""
+    model_dir = Path(model_dir)
+    classifier = EmotionClassifier.from_pretrained(model_dir)
+    config = _config_of(classifier, model_dir, config)
+    prepared = prepared or prepare(config, classifier.tokenizer)
+    validation = prepared.splits["validation"]
+    logits = classifier.logits(validation["text"])
+    targets = np.asarray(validation["labels"])
+    calibration = fit_calibration(
+        logits, targets, config.calibration, multi_label=classifier.label_space.multi_label
+    )
+    calibration.save(model_dir / CALIBRATION_FILE)
+    return calibration
+
+
+@dataclass
+class EvaluationResult:
+    metrics: dict[str, float]
+    decision_rule: str
+    artifacts: dict[str, Path]
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    split: str | None = None,
+    results_dir: str | Path | None = None,
+    config: Config | None = None,
+    prepared: PreparedData | None = None,
+) -> EvaluationResult:
+    """Score the model on a split with argmax and calibrated decisions; write the artifacts."""
+    model_dir = Path(model_dir)
+    classifier = EmotionClassifier.from_pretrained(model_dir)
+    config = _config_of(classifier, model_dir, config)
+    split = split or config.evaluation.split
+    prepared = prepared or prepare(config, classifier.tokenizer)
+    data = prepared.splits[split]
+    logits = classifier.logits(data["text"])
+    targets = np.asarray(data["labels"])
+
+    rules: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    argmax = Calibration(multi_label=classifier.label_space.multi_label)
+    rules["argmax"] = (argmax.probabilities(logits), argmax.decide(logits))
+    calibrated = (model_dir / CALIBRATION_FILE).is_file()
+    if calibrated:
+        rules["calibrated"] = (
+            classifier.calibration.probabilities(logits),
+            classifier.calibration.decide(logits),
+        )
+    decision_rule = "calibrated" if calibrated else "argmax"
+    names = classifier.labels
+    metrics = compute_metrics(targets, names, rules, ece_bins=config.evaluation.ece_bins)
+    out = Path(results_dir) if results_dir else config.output_path("results_dir")
+    extra: dict[str, Any] = {"split": split, "model_dir": str(model_dir)}
+    if calibrated:
+        extra["calibration"] = classifier.calibration.to_dict()
+    artifacts = write_evaluation_report(
+        out,
+        metrics=metrics,
+        label_names=names,
+        y_true=targets,
+        rules=rules,
+        texts=data["text"],
+        clean_texts=data["clean_text"],
+        decision_rule=decision_rule,
+        run_name=config.run_name,
+        config_dict=config.model_dump(mode="json"),
+        extra=extra,
+        ece_bins=config.evaluation.ece_bins,
+    )
+    # The model directory keeps its own copy so it stays self-contained.
+    atomic_write_json(model_dir / "metrics.json", {
+        "split": split, "decision_rule": decision_rule, "metrics": metrics,
+    })
+    return EvaluationResult(metrics, decision_rule, artifacts)
+
+
+@dataclass
+class RunResult:
+    model_dir: Path
+    results_dir: Path
+    train_metrics: dict[str, Any]
+    calibration: Calibration
+    evaluation: EvaluationResult
+    prepare_report: dict[str, Any]
+
+
+def run(config: Config, progress: bool = True) -> RunResult:
+    """prepare → train → calibrate → evaluate, all from one config."""
+    from emorec.modeling import load_tokenizer
+    from emorec.train import train
+
+    tokenizer = load_tokenizer(config.model.name)
+    prepared = prepare(config, tokenizer)
+    trained = train(config, prepared, progress=progress)
+    calibration = calibrate_model(trained.model_dir, config, prepared)
+    results_dir = config.output_path("results_dir")
+    evaluation = evaluate_model(trained.model_dir, None, results_dir, config, prepared)
+    return RunResult(trained.model_dir, results_dir, trained.metrics, calibration, evaluation,
+                     prepared.report)

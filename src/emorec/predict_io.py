@@ -1,0 +1,114 @@
+"""Streaming file prediction: read a CSV/JSONL/TXT file in chunks, write annotated rows.
+
+Memory stays constant in the file size; output rows keep the input order and columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from emorec._io import atomic_path
+from emorec.errors import DataError
+from emorec.inference import Decision, EmotionClassifier
+
+INPUT_FORMATS = (".csv", ".jsonl", ".txt")
+OUTPUT_FORMATS = (".csv", ".jsonl")
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+
+
+def iter_rows(path: Path, text_column: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
+    """Chunks of input rows as dicts; each has the text under ``text_column``."""
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_FORMATS:
+        raise DataError(f"{path}: unsupported input format {suffix!r}; use one of {INPUT_FORMATS}.")
+    if not path.is_file():
+        raise DataError(f"Input file not found: {path} (resolved to {path.resolve()}).")
+    chunk: list[dict[str, Any]] = []
+    with path.open(encoding="utf-8", newline="" if suffix == ".csv" else None) as handle:
+        try:
+            if suffix == ".csv":
+                reader = csv.DictReader(handle)
+                if reader.fieldnames is None or text_column not in reader.fieldnames:
+                    raise DataError(
+                        f"{path}: no column {text_column!r}; columns: {reader.fieldnames}. "
+                        "Use --text-column."
+                    )
+                rows: Iterator[dict[str, Any]] = iter(reader)
+            elif suffix == ".jsonl":
+                rows = _jsonl_rows(handle, path, text_column)
+            else:
+                rows = ({text_column: line.rstrip("\r\n")} for line in handle)
+            for row in rows:
+                chunk.append(row)
+                if len(chunk) == chunk_size:
+                    yield chunk
+                    chunk = []
+        except UnicodeDecodeError as error:
+            raise DataError(f"{path} is not valid UTF-8 ({error.reason}).") from None
+    if chunk:
+        yield chunk
+
+
+def _jsonl_rows(handle: Any, path: Path, text_column: str) -> Iterator[dict[str, Any]]:
+    for line_no, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{line_no}: not valid JSON ({error.msg}).") from None
+        if not isinstance(row, dict) or not isinstance(row.get(text_column), str):
+            raise DataError(f"{path}:{line_no}: expected an object with a string {text_column!r}.")
+        yield row
+
+
+def predict_file(
+    classifier: EmotionClassifier,
+    input_path: str | Path,
+    output_path: str | Path,
+    text_column: str = "text",
+    decision: Decision = "calibrated",
+    chunk_size: int = 2048,
+    progress: bool = True,
+) -> int:
+    """Classify every row of ``input_path`` into ``output_path``; returns the row count."""
+    from rich.progress import Progress
+
+    input_path, output_path = Path(input_path), Path(output_path)
+    if output_path.suffix.lower() not in OUTPUT_FORMATS:
+        raise DataError(f"{output_path}: output must be one of {OUTPUT_FORMATS}.")
+    names = classifier.labels
+    total = _count_lines(input_path)
+    written = 0
+    with atomic_path(output_path) as temp, temp.open("w", encoding="utf-8", newline="") as out:
+        writer: csv.DictWriter | None = None
+        with Progress(disable=not progress, transient=True) as bar:
+            task = bar.add_task(f"Classifying {input_path.name}", total=total)
+            for chunk in iter_rows(input_path, text_column, chunk_size):
+                texts = [row[text_column] for row in chunk]
+                predictions = classifier.predict(texts, decision=decision)
+                for row, prediction in zip(chunk, predictions, strict=True):
+                    row = dict(row)
+                    row["pred_label"] = prediction.label
+                    if output_path.suffix.lower() == ".jsonl":
+                        row["pred_labels"] = prediction.labels
+                        row["probabilities"] = {n: round(prediction.scores[n], 6) for n in names}
+                        out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                        continue
+                    row["pred_labels"] = "|".join(prediction.labels)
+                    row.update({f"prob_{n}": f"{prediction.scores[n]:.6f}" for n in names})
+                    if writer is None:
+                        writer = csv.DictWriter(out, fieldnames=list(row))
+                        writer.writeheader()
+                    writer.writerow(row)
+                written += len(chunk)
+                bar.update(task, advance=len(chunk))
+    return written

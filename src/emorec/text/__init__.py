@@ -1,0 +1,7 @@
+"""Text cleaning: the stage that turns raw posts into model input (see :mod:`.cleaner`)."""
+
+from __future__ import annotations
+
+from emorec.text.cleaner import CleaningConfig, TextCleaner
+
+__all__ = ["CleaningConfig", "TextCleaner"]

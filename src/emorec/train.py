@@ -1,0 +1,204 @@
+"""The train stage: a transformers ``Trainer`` with emorec's losses, early stopping on macro-F1."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from sklearn.metrics import accuracy_score, f1_score
+from transformers import (
+    DataCollatorWithPadding,
+    EarlyStoppingCallback,
+    Trainer,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from emorec._io import atomic_write_text
+from emorec.calibrate import Calibration
+from emorec.config import Config
+from emorec.data import PreparedData, prepare
+from emorec.labels import LabelSpace
+from emorec.losses import build_loss
+from emorec.modeling import build_model, load_tokenizer
+
+logger = logging.getLogger(__name__)
+
+
+class EmotionTrainer(Trainer):
+    """``Trainer`` whose loss is one of :mod:`emorec.losses` instead of the model's own."""
+
+    # Our losses return a per-batch mean, so the Trainer must divide by accumulation steps.
+    loss_is_scaled_for_ga = False
+
+    def __init__(self, *args: Any, loss_fn: torch.nn.Module, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.loss_fn = loss_fn
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: Any = None,
+    ) -> Any:
+        labels = inputs.pop("labels")
+        outputs = model(**inputs)
+        loss = self.loss_fn.to(outputs.logits.device)(outputs.logits, labels)
+        return (loss, outputs) if return_outputs else loss
+
+
+def eval_metrics_fn(label_space: LabelSpace):  # noqa: ANN201 - a transformers callback
+    """Validation metrics during training: macro-F1 (the early-stopping metric) and accuracy."""
+    default_rule = Calibration(multi_label=label_space.multi_label)
+
+    def compute(eval_pred: Any) -> dict[str, float]:
+        logits, labels = eval_pred.predictions, eval_pred.label_ids
+        predicted = default_rule.decide(np.asarray(logits))
+        return {
+            "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
+            "accuracy": float(accuracy_score(labels, predicted)),
+        }
+
+    return compute
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced: the in-memory classifier and its training statistics."""
+
+    classifier: Any
+    metrics: dict[str, float]
+    model_dir: Path
+
+
+def training_arguments(config: Config, checkpoint_dir: Path, progress: bool) -> TrainingArguments:
+    t = config.training
+    cuda = torch.cuda.is_available()
+    if t.fp16 and not cuda:
+        logger.info("fp16 requested but CUDA is not available: training in fp32.")
+    strategy = "steps" if t.eval_steps else "epoch"
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        learning_rate=t.learning_rate,
+        weight_decay=t.weight_decay,
+        warmup_steps=t.warmup_ratio,  # transformers 5: a float in [0, 1) is a ratio of all steps
+        lr_scheduler_type=t.lr_scheduler_type,
+        per_device_train_batch_size=t.per_device_train_batch_size,
+        per_device_eval_batch_size=t.per_device_eval_batch_size,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        num_train_epochs=t.num_epochs,
+        max_steps=t.max_steps,
+        eval_strategy=strategy,
+        save_strategy=strategy,
+        eval_steps=t.eval_steps,
+        save_steps=t.eval_steps,
+        logging_steps=t.logging_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        save_total_limit=t.save_total_limit,
+        train_sampling_strategy="group_by_length" if t.group_by_length else "random",
+        fp16=t.fp16 and cuda,
+        use_cpu=not cuda,
+        seed=t.seed,
+        data_seed=t.seed,
+        report_to="none",
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+
+
+def train(
+    config: Config, prepared: PreparedData | None = None, progress: bool = True
+) -> TrainResult:
+    """Fine-tune ``config.model.name`` on the prepared data and save a self-contained model dir.
+
+    Resumes from the last checkpoint of an interrupted run with the same config.
+    """
+    from emorec.inference import EmotionClassifier
+
+    t = config.training
+    if t.num_threads:
+        torch.set_num_threads(t.num_threads)
+    set_seed(t.seed)
+    tokenizer = load_tokenizer(config.model.name)
+    prepared = prepared or prepare(config, tokenizer)
+    space = prepared.label_space
+    train_split = prepared.splits["train"]
+    targets = np.asarray(train_split["labels"])
+    loss_fn = build_loss(
+        t, multi_label=space.multi_label, label_counts=space.counts(targets), n_samples=len(targets)
+    )
+
+    work_dir = config.output_path("work_dir")
+    checkpoint_dir = work_dir / "checkpoints"
+    resume_from = _resumable_checkpoint(config, work_dir, checkpoint_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(work_dir / "config.yaml", config.to_yaml())
+
+    model = build_model(config.model.name, space, config.model.dropout)
+    callbacks = []
+    if t.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    trainer = EmotionTrainer(
+        model=model,
+        args=training_arguments(config, checkpoint_dir, progress),
+        train_dataset=train_split,
+        eval_dataset=prepared.splits["validation"],
+        processing_class=tokenizer,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=eval_metrics_fn(space),
+        callbacks=callbacks,
+        loss_fn=loss_fn,
+    )
+    started = time.perf_counter()
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    wall = time.perf_counter() - started
+    best = trainer.evaluate()
+
+    metrics = {
+        "train_seconds": round(wall, 2),
+        "train_samples_per_s": float(output.metrics.get("train_samples_per_second", 0.0)),
+        "train_loss": float(output.metrics.get("train_loss", float("nan"))),
+        "epochs": float(output.metrics.get("epoch", trainer.state.epoch or 0.0)),
+        "global_steps": int(trainer.state.global_step),
+        "best_validation_macro_f1": float(best["eval_macro_f1"]),
+        "best_validation_accuracy": float(best["eval_accuracy"]),
+        "resumed": resume_from is not None,
+    }
+    classifier = EmotionClassifier(
+        model=trainer.model.eval(),
+        tokenizer=tokenizer,
+        label_space=space,
+        cleaning=config.data.cleaning,
+        max_length=config.model.max_length,
+        config=config,
+    )
+    model_dir = config.output_path("model_dir")
+    classifier.save_pretrained(model_dir, train_metrics=metrics)
+    # The model dir now holds the result; checkpoints only serve interrupted runs.
+    shutil.rmtree(checkpoint_dir, ignore_errors=True)
+    return TrainResult(classifier, metrics, model_dir)
+
+
+def _resumable_checkpoint(config: Config, work_dir: Path, checkpoint_dir: Path) -> str | None:
+    """The last checkpoint of an interrupted run of *this* config, else None."""
+    if not (config.training.resume and checkpoint_dir.is_dir()):
+        return None
+    last = get_last_checkpoint(str(checkpoint_dir))
+    saved = work_dir / "config.yaml"
+    if last is None or not saved.is_file() or saved.read_text() != config.to_yaml():
+        if last is not None:
+            logger.warning("Checkpoints in %s are from another config: starting fresh.", checkpoint_dir)
+            shutil.rmtree(checkpoint_dir)
+        return None
+    logger.info("Resuming from %s", last)
+    return last

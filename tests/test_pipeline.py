@@ -1,0 +1,173 @@
+"""End to end on the tiny model: `emorec run`, reload, predict, and bad model directories."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from emorec.cli import app
+from emorec.errors import ModelDirError
+from emorec.inference import EmotionClassifier
+
+from .conftest import LABELS
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def trained(make_config, tmp_path: Path):
+    """One full `emorec run` on the tiny model (shared by the assertions of a test)."""
+    from emorec.pipeline import run
+
+    config = make_config()
+    return config, run(config, progress=False)
+
+
+def test_run_writes_every_artifact(trained) -> None:
+    config, result = trained
+    model_dir, results_dir = result.model_dir, result.results_dir
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "emorec.json",
+                 "calibration.json", "config.yaml", "train_metrics.json", "metrics.json"):
+        assert (model_dir / name).is_file(), name
+    for name in ("confusion_matrix.png", "reliability_diagram.png", "error_analysis.csv",
+                 "metrics.json", "report.md", "config.yaml"):
+        path = results_dir / name
+        assert path.is_file() and path.stat().st_size > 0, name
+    metrics = json.loads((results_dir / "metrics.json").read_text())
+    assert metrics["decision_rule"] == "calibrated"
+    assert {"argmax/macro_f1", "calibrated/macro_f1", "calibrated/ece"} <= set(metrics["metrics"])
+    meta = json.loads((model_dir / "emorec.json").read_text())
+    assert meta["label_space"]["names"] == LABELS
+    assert meta["cleaning"]["normalize_slang"] is True
+    assert not (config.output_path("work_dir") / "checkpoints").exists()
+
+
+def test_reloaded_classifier_matches_in_memory(trained) -> None:
+    _, result = trained
+    texts = ["i feel so happy today", "I'm sooo angryyyy @bob http://x.co", "😢 so sad"]
+    loaded = EmotionClassifier.from_pretrained(result.model_dir)
+    again = EmotionClassifier.from_pretrained(result.model_dir)
+    np.testing.assert_array_equal(loaded.predict_proba(texts), again.predict_proba(texts))
+
+    # The in-memory model from training gives the same logits as the saved one.
+    from emorec.train import train
+
+    config, _ = trained
+    fresh = train(config, progress=False)
+    in_memory = fresh.classifier.logits(texts)
+    reloaded = EmotionClassifier.from_pretrained(fresh.model_dir).logits(texts)
+    np.testing.assert_allclose(in_memory, reloaded, atol=1e-5)
+
+
+def test_predict_api_shapes_and_decisions(trained) -> None:
+    _, result = trained
+    classifier = EmotionClassifier.from_pretrained(result.model_dir)
+    one = classifier.predict("i am so scared", top_k=2)
+    assert one.label in LABELS and one.labels == [one.label]
+    assert len(one.scores) == 2
+    assert list(one.scores.values()) == sorted(one.scores.values(), reverse=True)
+    many = classifier.predict(["a", "b", "c"])
+    assert [p.text for p in many] == ["a", "b", "c"]
+    probs = classifier.predict_proba(["x", "a much longer text to force another batch order"])
+    assert probs.shape == (2, len(LABELS))
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert classifier.predict_proba("x").shape == (len(LABELS),)
+    # Sorting by length for batching must not change the order of results.
+    texts = ["short", "a considerably longer text than the others here", "mid length text"]
+    classifier.batch_size = 1
+    one_by_one = classifier.predict_proba(texts)
+    classifier.batch_size = 64
+    np.testing.assert_allclose(one_by_one, classifier.predict_proba(texts), atol=1e-5)
+    with pytest.raises(ValueError, match="top_k"):
+        classifier.predict("x", top_k=99)
+    with pytest.raises(ValueError, match="decision"):
+        classifier.predict("x", decision="vote")  # type: ignore[arg-type]
+
+
+def test_cli_run_predict_and_files(make_config, tmp_path: Path) -> None:
+    config = make_config()
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(config.to_yaml())
+    result = runner.invoke(app, ["run", str(config_path), "--set", "training.max_steps=1"])
+    assert result.exit_code == 0, result.output
+    model_dir = config.output_path("model_dir")
+    assert "Results:" in result.output
+
+    result = runner.invoke(app, ["predict", str(model_dir), "i am so happy", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "i am so happy" in result.output
+
+    source = tmp_path / "in.csv"
+    source.write_text('id,text\n1,"i am glad, really"\n2,so angry\n3,\n')
+    out = tmp_path / "out.csv"
+    result = runner.invoke(app, ["predict", str(model_dir), "--input", str(source), "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    import pandas as pd
+
+    annotated = pd.read_csv(out, keep_default_na=False)
+    assert annotated["id"].tolist() == [1, 2, 3]
+    assert set(annotated["pred_label"]) <= set(LABELS)
+    assert [f"prob_{n}" for n in LABELS] == [c for c in annotated.columns if c.startswith("prob_")]
+
+    lines = tmp_path / "in.txt"
+    lines.write_text("first line\nsecond line\n")
+    out_jsonl = tmp_path / "out.jsonl"
+    result = runner.invoke(app, ["predict", str(model_dir), "--input", str(lines), "--output", str(out_jsonl)])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(x) for x in out_jsonl.read_text().splitlines()]
+    assert [r["text"] for r in rows] == ["first line", "second line"]
+    assert set(rows[0]["probabilities"]) == set(LABELS)
+
+    result = runner.invoke(app, ["predict", str(model_dir), "--interactive"], input="so happy\n:q\n")
+    assert result.exit_code == 0, result.output
+    assert "so happy" in result.output
+
+    result = runner.invoke(app, ["evaluate", str(model_dir), "--split", "validation",
+                                 "--output", str(tmp_path / "val-results")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "val-results" / "report.md").is_file()
+
+
+def test_cli_reports_errors_without_traceback(tmp_path: Path, make_config) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("data:\n  path: x\ntraining:\n  lr: 1\n")
+    result = runner.invoke(app, ["train", str(bad)])
+    assert result.exit_code == 2
+    assert "unknown key `training.lr`" in result.output
+    assert "Traceback" not in result.output
+
+    result = runner.invoke(app, ["predict", str(tmp_path / "nowhere"), "hi"])
+    assert result.exit_code == 2
+    assert "not a local model directory" in result.output
+
+
+def test_corrupted_model_dir(trained, tmp_path: Path) -> None:
+    _, result = trained
+    broken = tmp_path / "broken"
+    shutil.copytree(result.model_dir, broken)
+    (broken / "model.safetensors").unlink()
+    with pytest.raises(ModelDirError, match=r"missing model.safetensors or pytorch_model.bin"):
+        EmotionClassifier.from_pretrained(broken)
+
+    garbled = tmp_path / "garbled"
+    shutil.copytree(result.model_dir, garbled)
+    (garbled / "emorec.json").write_text("{not json")
+    with pytest.raises(ModelDirError, match=r"emorec.json is not readable JSON"):
+        EmotionClassifier.from_pretrained(garbled)
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(result.model_dir, truncated)
+    (truncated / "model.safetensors").write_bytes(b"\x00" * 16)
+    with pytest.raises(ModelDirError, match="may be corrupted"):
+        EmotionClassifier.from_pretrained(truncated)
+
+    mislabeled = tmp_path / "mislabeled"
+    shutil.copytree(result.model_dir, mislabeled)
+    meta = json.loads((mislabeled / "emorec.json").read_text())
+    meta["label_space"]["names"] = ["a", "b"]
+    (mislabeled / "emorec.json").write_text(json.dumps(meta))
+    with pytest.raises(ModelDirError, match="4 outputs but emorec.json lists 2 labels"):
+        EmotionClassifier.from_pretrained(mislabeled)

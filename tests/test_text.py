@@ -1,0 +1,374 @@
+"""Tests for emorec.text: every cleaning stage on and off, the shipped resources, errors."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from emorec.text import CleaningConfig, TextCleaner
+from emorec.text.cleaner import (
+    cleaning_throughput,
+    emoticon_dictionary,
+    known_words,
+    slang_dictionary,
+)
+
+DAIR_TRAIN = Path(__file__).resolve().parents[2] / "shared" / "data" / "dair-emotion" / "train.txt"
+
+
+@pytest.fixture(scope="module")
+def cleaner() -> TextCleaner:
+    return TextCleaner()
+
+
+def only_off(field: str) -> TextCleaner:
+    return TextCleaner(CleaningConfig(**{field: False}))
+
+
+# --- config ------------------------------------------------------------------------------------
+
+
+def test_every_config_field_is_documented() -> None:
+    for name, field in CleaningConfig.model_fields.items():
+        assert field.description, f"CleaningConfig.{name} has no description"
+
+
+def test_unknown_config_key_names_the_key() -> None:
+    with pytest.raises(ValidationError, match="lowercse"):
+        CleaningConfig.model_validate({"lowercse": False})
+
+
+@pytest.mark.parametrize("value", [0, -1, "two"])
+def test_bad_max_repeated_chars_is_rejected(value: object) -> None:
+    with pytest.raises(ValidationError, match="max_repeated_chars"):
+        CleaningConfig(max_repeated_chars=value)
+
+
+def test_config_round_trips_through_a_dict() -> None:
+    config = CleaningConfig(lowercase=False, max_repeated_chars=3)
+    assert CleaningConfig.model_validate(config.model_dump()) == config
+
+
+def test_cleaner_copies_its_config() -> None:
+    config = CleaningConfig()
+    cleaner = TextCleaner(config)
+    config.lowercase = False
+    assert cleaner.clean("HELLO") == "hello"
+    assert cleaner.config.lowercase is True
+
+
+def test_cleaner_rejects_a_dict_config() -> None:
+    with pytest.raises(TypeError, match=r"got dict.*model_validate"):
+        TextCleaner({"lowercase": False})  # type: ignore[arg-type]
+
+
+# --- each stage on and off ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "on", "off"),
+    [
+        ("strip_html", "i &amp; you<br/>ok", "i & you ok", "i &amp; you<br/>ok"),
+        ("strip_urls", "see https://t.co/abc now", "see now", "see https://t.co/abc now"),
+        ("strip_urls", "visit www.example.com today", "visit today", "visit www.example.com today"),
+        ("strip_mentions", "@bob thanks for this", "thanks for this", "@bob thanks for this"),
+        ("strip_hashtag_symbol", "so #happy today", "so happy today", "so #happy today"),
+        ("emoji_to_words", "i am 😂", "i am face with tears of joy", "i am 😂"),
+        ("emoticons_to_words", "that was fun :)", "that was fun smile", "that was fun :)"),
+        ("lowercase", "I Feel GREAT", "i feel great", "I Feel GREAT"),
+        ("normalize_slang", "idk tbh", "i do not know to be honest", "idk tbh"),
+        ("contract_repeated_chars", "i loooove it", "i love it", "i loooove it"),
+    ],
+)
+def test_stage_on_and_off(field: str, text: str, on: str, off: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == on
+    assert only_off(field).clean(text) == off
+
+
+def test_all_stages_off_still_normalizes_whitespace() -> None:
+    off = {name: False for name, f in CleaningConfig.model_fields.items() if f.annotation is bool}
+    plain = TextCleaner(CleaningConfig(**off))
+    assert plain.clean("  Hi   @bob\t#tag :) \n idk  ") == "Hi @bob #tag :) idk"
+
+
+# --- slang -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # dair-ai/emotion splits apostrophes into spaces
+        ("i m happy", "i am happy"),
+        ("don t go", "do not go"),
+        ("i didn t know", "i did not know"),
+        ("it s fine", "it is fine"),
+        ("i ve been there", "i have been there"),
+        ("i can t sleep", "i cannot sleep"),
+        ("don   t  go", "do not go"),
+        # apostrophes, straight and curly
+        ("I'm sure", "i am sure"),
+        ("don't", "do not"),
+        ("won't", "will not"),
+        ("it's late", "it is late"),
+        ("don’t", "do not"),
+        # no apostrophe at all
+        ("im tired", "i am tired"),
+        ("i didnt feel humiliated", "i did not feel humiliated"),
+        ("u r gr8", "you are great"),
+        ("rn", "right now"),
+        ("smh", "shaking my head"),
+        ("omg lol", "oh my god laughing out loud"),
+        ("ur pls plz thx b4 ily", "your please please thanks before i love you"),
+        ("idk, lol!", "i do not know, laughing out loud!"),
+        ("(idk)", "(i do not know)"),
+    ],
+)
+def test_slang_expands(text: str, expected: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "let us be kind it is fine",
+        "i feel ill as well as hell",
+        "we were there its lets cause",
+        "idkfa lollipop umbrella turn",
+        "the u.s. and rock'n'roll",
+        "u-turn",
+    ],
+)
+def test_slang_leaves_ordinary_words_and_word_parts(text: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("idk", "i do not know"),
+        ("IDK", "I DO NOT KNOW"),
+        ("Idk", "I do not know"),
+        ("Im here", "I am here"),
+    ],
+)
+def test_slang_keeps_case_style_when_not_lowercasing(text: str, expected: str) -> None:
+    assert only_off("lowercase").clean(text) == expected
+
+
+def test_slang_dictionary_is_large_lowercase_and_never_identity() -> None:
+    slang = slang_dictionary()
+    assert len(slang) >= 300
+    for key, value in slang.items():
+        assert key == key.lower() == key.strip(), key
+        assert value and value != key, key
+    for ordinary in ("us", "it", "fine", "kind", "ill", "well", "were", "its", "lets", "hell"):
+        assert ordinary not in slang
+    for needed in ("i m", "don t", "didn t", "it s", "i ve", "don't", "i'm", "im", "dont"):
+        assert needed in slang
+
+
+def test_slang_dictionary_is_read_only() -> None:
+    with pytest.raises(TypeError):
+        slang_dictionary()["lol"] = "x"  # type: ignore[index]
+
+
+# --- emoji and emoticons -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("😂", "face with tears of joy"),
+        ("great👍", "great thumbs up"),
+        ("love ❤️ it", "love red heart it"),
+        ("😂😂😂😂😂😂", "face with tears of joy face with tears of joy"),
+    ],
+)
+def test_emoji_become_words(text: str, expected: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("emoticon", "word"),
+    [
+        (":)", "smile"),
+        (":-)", "smile"),
+        (":(", "sad"),
+        (":'(", "crying"),
+        ("<3", "love"),
+        ("</3", "heartbroken"),
+        (":D", "laugh"),
+        ("xD", "laugh"),
+        ("XD", "laugh"),
+        (";)", "wink"),
+        (":P", "playful"),
+        (":/", "skeptical"),
+        (">:(", "angry"),
+        (":o", "surprised"),
+        ("^_^", "happy"),
+        ("-_-", "annoyed"),
+        ("T_T", "crying"),
+        (":)))", "smile"),
+        ("<333", "love"),
+        (":DDD", "laugh"),
+    ],
+)
+def test_emoticons_become_words(emoticon: str, word: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(f"so {emoticon} ok") == f"so {word} ok"
+    assert cleaner.clean(emoticon) == word
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("great :).", "great smile ."),  # sentence punctuation may follow
+        ("lolxD a:Db", "lolxd a:db"),  # glued to a word: not an emoticon
+        ("&lt;3 you", "love you"),  # unescaped by the html stage first
+    ],
+)
+def test_emoticons_only_on_token_boundaries(text: str, expected: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == expected
+
+
+def test_emoticon_does_not_fire_inside_a_url() -> None:
+    keep_urls = only_off("strip_urls")
+    assert keep_urls.clean("see http://x.com/a :/") == "see http://x.com/a skeptical"
+
+
+def test_emoticon_values_are_words() -> None:
+    table = emoticon_dictionary()
+    assert len(table) >= 40
+    assert all(value and value == value.lower() for value in table.values())
+
+
+# --- html, urls, mentions, hashtags ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("<p>Hello</p><br />world", "hello world"),
+        ('<a href="http://x.com">link</a>', "link"),
+        ("&quot;hi&quot; &amp; bye", '"hi" & bye'),
+        ("a <b and c> d", "a <b and c> d"),  # prose with angle brackets is not a tag
+        ("HTTPS://T.CO/X done", "done"),
+        ("mail a@b.com now", "mail a@b.com now"),  # an email address is not a mention
+        ("RT @user: hi @bob_2", "retweet hi"),
+        ("#1 fan of C#", "1 fan of c#"),
+    ],
+)
+def test_markup_links_mentions_hashtags(text: str, expected: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == expected
+
+
+# --- repeated characters -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("loooove", "love"),
+        ("happyyyyy", "happy"),
+        ("soooo", "so"),
+        ("gooood", "good"),
+        ("sweeeeet", "sweet"),
+        ("coffeeeee", "coffee"),
+        ("hellooooo", "hello"),
+        ("nowwwwww", "now"),
+        ("!!!!!", "!!"),
+        ("?????", "??"),
+        ("plzzzz", "please"),  # repaired to a slang key, then expanded
+        ("zzxxqqqq", "zzxxqq"),  # unknown word: runs capped at 2
+    ],
+)
+def test_repeated_characters_contract(text: str, expected: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == expected
+
+
+@pytest.mark.parametrize(
+    "word", ["good", "too", "sweet", "hello", "coffee", "committee", "bookkeeper", "iii", "1000000"]
+)
+def test_repeated_characters_leave_real_words(word: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(word) == word
+
+
+def test_max_repeated_chars_is_the_cap() -> None:
+    three = TextCleaner(CleaningConfig(max_repeated_chars=3))
+    assert three.clean("!!!!!! soooooo") == "!!! so"
+    assert TextCleaner(CleaningConfig(max_repeated_chars=1)).clean("!!!!") == "!"
+
+
+def test_known_words_hold_common_words_not_elongations() -> None:
+    words = known_words()
+    assert {"love", "good", "so", "happy", "coffee"} <= words
+    assert "soo" not in words
+
+
+# --- general behaviour -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t ", "\u00a0"])
+def test_empty_and_whitespace_give_empty(text: str, cleaner: TextCleaner) -> None:
+    assert cleaner.clean(text) == ""
+
+
+def test_non_ascii_text_is_kept(cleaner: TextCleaner) -> None:
+    text = "Café Ñandú 東京 مرحبا"
+    assert cleaner.clean(text) == "café ñandú 東京 مرحبا"
+    assert only_off("lowercase").clean(text) == text
+
+
+def test_cleaning_is_deterministic(cleaner: TextCleaner) -> None:
+    texts = ["OMG I loooove this!!!! 😂 http://t.co/x @bob", "i don t know :(", "gooood"]
+    first = cleaner.clean_batch(texts)
+    assert first == TextCleaner().clean_batch(texts) == [cleaner.clean(t) for t in texts]
+    assert first == [
+        "oh my god i love this!! face with tears of joy",
+        "i do not know sad",
+        "good",
+    ]
+
+
+def test_cleaner_pickles(cleaner: TextCleaner) -> None:
+    restored = pickle.loads(pickle.dumps(cleaner))
+    assert restored.config == cleaner.config
+    assert restored.clean("idk :)") == cleaner.clean("idk :)")
+
+
+@pytest.mark.parametrize(("value", "type_name"), [(None, "NoneType"), (3, "int"), (b"x", "bytes")])
+def test_non_string_input_is_rejected(value: object, type_name: str, cleaner: TextCleaner) -> None:
+    with pytest.raises(TypeError, match=f"expects a str, got {type_name}"):
+        cleaner.clean(value)  # type: ignore[arg-type]
+
+
+def test_batch_error_names_the_position(cleaner: TextCleaner) -> None:
+    with pytest.raises(TypeError, match=r"float .*position 1"):
+        cleaner.clean_batch(["fine", float("nan")])  # type: ignore[list-item]
+
+
+def test_batch_rejects_a_single_string(cleaner: TextCleaner) -> None:
+    with pytest.raises(TypeError, match="single str"):
+        cleaner.clean_batch("not a list")
+
+
+def test_clean_batch_accepts_any_iterable(cleaner: TextCleaner) -> None:
+    assert cleaner.clean_batch(t for t in ["A", "b"]) == ["a", "b"]
+
+
+def test_cleaning_throughput_reports_a_rate() -> None:
+    assert cleaning_throughput(["idk :) soooo good"] * 50, repeats=1) > 0
+    with pytest.raises(ValueError, match="repeats"):
+        cleaning_throughput(["x"], repeats=0)
+    with pytest.raises(ValueError, match="empty"):
+        cleaning_throughput([])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DAIR_TRAIN.is_file(), reason="shared dair-emotion data not present")
+def test_dair_train_cleans_fast() -> None:
+    lines = DAIR_TRAIN.read_text(encoding="utf-8").splitlines()
+    texts = [line.rpartition(";")[0] for line in lines if line.strip()]
+    assert cleaning_throughput(texts, repeats=3) >= 20_000
