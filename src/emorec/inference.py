@@ -21,13 +21,14 @@ import torch
 
 import emorec
 from emorec._io import atomic_write_json, atomic_write_text
+from emorec.calibrate import CALIBRATION_FILENAME as CALIBRATION_FILE
 from emorec.calibrate import Calibration
 from emorec.errors import DataError, ModelDirError
 from emorec.labels import LabelSpace
 from emorec.text import CleaningConfig, TextCleaner
 
 EMOREC_FILE = "emorec.json"
-CALIBRATION_FILE = "calibration.json"
+
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 Decision = Literal["calibrated", "argmax"]
 

@@ -133,12 +133,13 @@ _TOKEN_START = r"(?<!\w)(?<!\w['’./-])"
 _TOKEN_END = r"(?!\w)(?!['’./-]\w)"
 
 
-def _trie_regex(keys: Iterable[str]) -> str:
+def _trie_regex(keys: Iterable[str], *, loose_spacing: bool = False) -> str:
     """One regex alternation for many literal keys, factored by common prefix.
 
     Python's ``re`` tries alternatives one by one; a trie makes a failed match at a position
-    cost a few character tests instead of one test per key. A space in a key matches any run
-    of whitespace and an apostrophe also matches '’', so "don  t" and "don’t" are found too.
+    cost a few character tests instead of one test per key. With ``loose_spacing`` a space
+    in a key matches any run of whitespace and an apostrophe also matches '’', so
+    "don  t" and "don’t" are found too.
     """
     trie: dict[str, Any] = {}
     for key in keys:
@@ -148,9 +149,9 @@ def _trie_regex(keys: Iterable[str]) -> str:
         node[""] = {}  # end-of-key marker
 
     def char_regex(char: str) -> str:
-        if char == " ":
+        if loose_spacing and char == " ":
             return r"\s+"
-        if char == "'":
+        if loose_spacing and char == "'":
             return "['’]"
         return re.escape(char)
 
@@ -169,17 +170,17 @@ def _trie_regex(keys: Iterable[str]) -> str:
 @lru_cache(maxsize=2)
 def _slang_regex(ignore_case: bool) -> re.Pattern[str]:
     flags = re.IGNORECASE if ignore_case else 0
-    return re.compile(_TOKEN_START + _trie_regex(slang_dictionary()) + _TOKEN_END, flags)
+    trie = _trie_regex(slang_dictionary(), loose_spacing=True)
+    return re.compile(_TOKEN_START + trie + _TOKEN_END, flags)
 
 
+@lru_cache(maxsize=1)
 def _emoticon_regex() -> re.Pattern[str]:
-    # The last character may repeat (':)))', ':DDD', '<333'); the whole token must be the
-    # emoticon, optionally followed by sentence punctuation ('great :).').
-    alternatives = [
-        re.escape(key[:-1]) + "(?:" + re.escape(key[-1]) + ")+"
-        for key in sorted(emoticon_dictionary(), key=lambda k: (-len(k), k))
-    ]
-    return re.compile(r"(?<!\S)(?:" + "|".join(alternatives) + r")(?=[.,!?]*(?:\s|$))")
+    # The whole token must be the emoticon, optionally followed by sentence punctuation
+    # ('great :).'). Its last character may repeat (':)))', ':DDD', '<333'): the lookbehind
+    # captures that character so the backreference can consume the repeats.
+    trie = _trie_regex(emoticon_dictionary())
+    return re.compile(r"(?<!\S)" + trie + r"(?<=(.))\1*(?=[.,!?]*(?:\s|$))")
 
 
 def _match_case(source: str, replacement: str) -> str:
@@ -209,6 +210,8 @@ def _repair_elongation(word: str, cap: int) -> str:
     if word.lower() in known:
         return word
     runs = list(_letter_run_regex(cap).finditer(word))
+    if not runs:
+        return word
     gaps = [word[: runs[0].start()]]
     gaps += [word[a.end() : b.start()] for a, b in itertools.pairwise(runs)]
     gaps.append(word[runs[-1].end() :])
@@ -389,25 +392,40 @@ class TextCleaner:
 
     def _repeat_stage(self) -> Callable[[str], str]:
         cap = self._config.max_repeated_chars
-        any_run = re.compile(rf"(\S)\1{{{cap},}}")
-        # Digits are left alone: 1000000 is a number, not an elongation.
-        word_with_run = re.compile(rf"[^\W\d_]*([^\W\d_])\1{{{cap},}}[^\W\d_]*")
-        symbol_run = re.compile(rf"([^\w\s]|_)\1{{{cap},}}")
-        symbol_cap = r"\1" * cap
+        # One scan for runs of any character: "(.)\1\1\1*" is several times cheaper in re
+        # than a letter class with a {3,} repeat, and most texts have no run at all.
+        any_run = re.compile("(.)" + r"\1" * cap + r"\1*", re.DOTALL)
         slang = slang_dictionary() if self._config.normalize_slang else {}
         keep_case = not self._config.lowercase
 
-        def repair(match: re.Match[str]) -> str:
-            word = _repair_elongation(match.group(), cap)
+        def repair(word: str) -> str:
+            word = _repair_elongation(word, cap)
             expansion = slang.get(word.lower())
             if expansion is None:
                 return word
             return _match_case(word, expansion) if keep_case else expansion
 
         def contract(text: str) -> str:
-            if any_run.search(text) is None:
-                return text
-            return symbol_run.sub(symbol_cap, word_with_run.sub(repair, text))
+            pieces: list[str] = []
+            done = 0  # text[:done] is already in pieces
+            for run in any_run.finditer(text):
+                start, end = run.span()
+                char = run.group(1)
+                if start < done or char.isdigit() or char.isspace():
+                    # inside a word already repaired; a number (1000000); or whitespace,
+                    # which the last stage collapses anyway
+                    continue
+                if char.isalpha():  # widen the run to its whole word
+                    while start > done and text[start - 1].isalpha():
+                        start -= 1
+                    while end < len(text) and text[end].isalpha():
+                        end += 1
+                    fixed = repair(text[start:end])
+                else:
+                    fixed = char * cap
+                pieces += [text[done:start], fixed]
+                done = end
+            return "".join(pieces) + text[done:] if pieces else text
 
         return contract
 
