@@ -1,6 +1,6 @@
 """Benchmark: full dair-emotion run with the offline MiniLM vs a TF-IDF + linear SVM baseline.
 
-    .venv/bin/python -m benchmarks.bench_dair_emotion [--config configs/dair-emotion.yaml] [--set k=v]
+    .venv/bin/python -m benchmarks.bench_dair_emotion [--config CONFIG] [--set key=value]
 
 Trains on the 16,000 training rows, calibrates on validation, and scores the 2,000 test rows
 with argmax and calibrated decisions. The baseline sees the same cleaned splits; its C is chosen
@@ -20,21 +20,23 @@ from sklearn.svm import LinearSVC
 
 from benchmarks._common import write_result
 from emorec.config import load_config
-from emorec.data import prepare
+from emorec.data import PreparedData, prepare
 from emorec.modeling import load_tokenizer
 from emorec.pipeline import run
 from emorec.text import TextCleaner
 from emorec.text.cleaner import cleaning_throughput
 
 
-def tfidf_svm_baseline(prepared) -> dict[str, float]:  # noqa: ANN001
+def tfidf_svm_baseline(prepared: PreparedData) -> dict[str, float]:
     """TF-IDF (word 1-2 grams) + LinearSVC, C picked on validation macro-F1."""
     splits = prepared.splits
     vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
     x_train = vectorizer.fit_transform(splits["train"]["clean_text"])
     x_val = vectorizer.transform(splits["validation"]["clean_text"])
     x_test = vectorizer.transform(splits["test"]["clean_text"])
-    y_train, y_val, y_test = (np.asarray(splits[s]["labels"]) for s in ("train", "validation", "test"))
+    y_train, y_val, y_test = (
+        np.asarray(splits[s]["labels"]) for s in ("train", "validation", "test")
+    )
     best_c, best_f1 = 1.0, -1.0
     for c in (0.1, 0.3, 1.0, 3.0):
         model = LinearSVC(C=c, class_weight="balanced").fit(x_train, y_train)
@@ -98,9 +100,17 @@ def main() -> None:
     }
     path = write_result("dair_emotion", payload)
     print(f"wrote {path}")
-    for key in ("test_accuracy", "test_macro_f1", "test_accuracy_argmax", "test_macro_f1_argmax",
-                "baseline_test_accuracy", "baseline_test_macro_f1", "train_seconds",
-                "train_samples_per_s", "clean_texts_per_s"):
+    for key in (
+        "test_accuracy",
+        "test_macro_f1",
+        "test_accuracy_argmax",
+        "test_macro_f1_argmax",
+        "baseline_test_accuracy",
+        "baseline_test_macro_f1",
+        "train_seconds",
+        "train_samples_per_s",
+        "clean_texts_per_s",
+    ):
         print(f"{key:>28}: {payload[key]}")
 
 

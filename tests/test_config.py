@@ -71,7 +71,9 @@ def test_override_files_merge(tmp_path: Path) -> None:
     best.write_text("training:\n  learning_rate: 4.0e-5\n  seed: 7\n")
     config = load_config(write(tmp_path, BASE + "training:\n  num_epochs: 2\n"), [], [best])
     assert (config.training.learning_rate, config.training.seed, config.training.num_epochs) == (
-        4e-5, 7, 2.0
+        4e-5,
+        7,
+        2.0,
     )
 
 
@@ -98,3 +100,22 @@ def test_config_reference_documents_every_field() -> None:
     assert {"training.learning_rate", "data.cleaning.normalize_slang", "model.name"} <= keys
     undocumented = [key for key, _, description in rows if not description]
     assert undocumented == []
+
+
+def test_readme_config_reference_is_current() -> None:
+    from emorec.config import config_reference_markdown
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    start = readme.index("<!-- config-reference:start -->") + len("<!-- config-reference:start -->")
+    end = readme.index("<!-- config-reference:end -->")
+    assert readme[start:end].strip() == config_reference_markdown().strip(), (
+        "README's config reference is stale: paste emorec.config.config_reference_markdown()"
+    )
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    test_command = ".venv/bin/python -m pytest"
+    assert test_command in readme
+    assert any(line.strip() == test_command for line in ci.splitlines())

@@ -161,10 +161,12 @@ def test_subsampling_is_stratified(make_config) -> None:
 def test_hub_reader_with_saved_dataset(make_config, tmp_path: Path) -> None:
     import datasets
 
-    features = datasets.Features({
-        "text": datasets.Value("string"),
-        "label": datasets.ClassLabel(names=LABELS),
-    })
+    features = datasets.Features(
+        {
+            "text": datasets.Value("string"),
+            "label": datasets.ClassLabel(names=LABELS),
+        }
+    )
 
     def split(rows):
         return datasets.Dataset.from_dict(
@@ -173,13 +175,18 @@ def test_hub_reader_with_saved_dataset(make_config, tmp_path: Path) -> None:
         )
 
     saved = tmp_path / "hub-copy"
-    datasets.DatasetDict({
-        "train": split(make_rows(6)),
-        "validation": split(make_rows(3, 100)),
-        "test": split(make_rows(3, 200)),
-    }).save_to_disk(str(saved))
-    prepared = prepare(make_config("data.format=hub", f"data.hub_id={saved}", "data.path=null",
-                                   "model.labels=null"))
+    datasets.DatasetDict(
+        {
+            "train": split(make_rows(6)),
+            "validation": split(make_rows(3, 100)),
+            "test": split(make_rows(3, 200)),
+        }
+    ).save_to_disk(str(saved))
+    prepared = prepare(
+        make_config(
+            "data.format=hub", f"data.hub_id={saved}", "data.path=null", "model.labels=null"
+        )
+    )
     assert prepared.label_space.names == tuple(LABELS)  # ClassLabel order, not alphabetical
     assert prepared.report["sizes"]["train"] == 24
 
@@ -188,8 +195,11 @@ def test_hub_reader_with_local_dataset_files(make_config, tmp_path: Path) -> Non
     # A dataset repository layout (what load_dataset reads from the Hub), here from disk.
     repo = tmp_path / "repo"
     repo.mkdir()
-    for name, rows in (("train", make_rows(6)), ("validation", make_rows(3, 100)),
-                       ("test", make_rows(3, 200))):
+    for name, rows in (
+        ("train", make_rows(6)),
+        ("validation", make_rows(3, 100)),
+        ("test", make_rows(3, 200)),
+    ):
         with (repo / f"{name}.jsonl").open("w") as handle:
             for text, label in rows:
                 handle.write(json.dumps({"text": text, "label": label}) + "\n")

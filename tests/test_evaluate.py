@@ -16,10 +16,10 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall
 
 from emorec import _io
 from emorec._io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
+from emorec.calibrate import expected_calibration_error
 from emorec.errors import ConfigError, DataError
 from emorec.evaluate import (
     PRIMARY_METRIC_SUFFIX,
-    _ece,
     compute_metrics,
     error_analysis,
     write_evaluation_report,
@@ -100,9 +100,11 @@ def test_ece_matches_hand_computation() -> None:
     probs = np.array([[0.85, 0.15], [0.75, 0.25], [0.35, 0.65], [0.45, 0.55]])
     y = np.array([0, 1, 1, 0])
     # 10 bins: each sample alone in its bin -> mean |acc - conf| over samples.
-    assert _ece(probs, y, 10) == pytest.approx((0.15 + 0.75 + 0.35 + 0.55) / 4)
-    # 2 bins: all in (0.5, 1] -> |0.5 accuracy - 0.7 mean confidence|.
-    assert _ece(probs, y, 2) == pytest.approx(0.2)
+    assert expected_calibration_error(probs, y, 10) == pytest.approx(
+        (0.15 + 0.75 + 0.35 + 0.55) / 4
+    )
+    # 2 bins: all in [0.5, 1] -> |0.5 accuracy - 0.7 mean confidence|.
+    assert expected_calibration_error(probs, y, 2) == pytest.approx(0.2)
     m = compute_metrics(y, ["a", "b"], {"argmax": (probs, probs.argmax(1))}, ece_bins=2)
     assert m["argmax/ece"] == pytest.approx(0.2)
 

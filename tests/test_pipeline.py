@@ -29,11 +29,25 @@ def trained(make_config, tmp_path: Path):
 def test_run_writes_every_artifact(trained) -> None:
     config, result = trained
     model_dir, results_dir = result.model_dir, result.results_dir
-    for name in ("config.json", "model.safetensors", "tokenizer.json", "emorec.json",
-                 "calibration.json", "config.yaml", "train_metrics.json", "metrics.json"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "tokenizer.json",
+        "emorec.json",
+        "calibration.json",
+        "config.yaml",
+        "train_metrics.json",
+        "metrics.json",
+    ):
         assert (model_dir / name).is_file(), name
-    for name in ("confusion_matrix.png", "reliability_diagram.png", "error_analysis.csv",
-                 "metrics.json", "report.md", "config.yaml"):
+    for name in (
+        "confusion_matrix.png",
+        "reliability_diagram.png",
+        "error_analysis.csv",
+        "metrics.json",
+        "report.md",
+        "config.yaml",
+    ):
         path = results_dir / name
         assert path.is_file() and path.stat().st_size > 0, name
     metrics = json.loads((results_dir / "metrics.json").read_text())
@@ -103,7 +117,9 @@ def test_cli_run_predict_and_files(make_config, tmp_path: Path) -> None:
     source = tmp_path / "in.csv"
     source.write_text('id,text\n1,"i am glad, really"\n2,so angry\n3,\n')
     out = tmp_path / "out.csv"
-    result = runner.invoke(app, ["predict", str(model_dir), "--input", str(source), "--output", str(out)])
+    result = runner.invoke(
+        app, ["predict", str(model_dir), "--input", str(source), "--output", str(out)]
+    )
     assert result.exit_code == 0, result.output
     import pandas as pd
 
@@ -115,18 +131,31 @@ def test_cli_run_predict_and_files(make_config, tmp_path: Path) -> None:
     lines = tmp_path / "in.txt"
     lines.write_text("first line\nsecond line\n")
     out_jsonl = tmp_path / "out.jsonl"
-    result = runner.invoke(app, ["predict", str(model_dir), "--input", str(lines), "--output", str(out_jsonl)])
+    result = runner.invoke(
+        app, ["predict", str(model_dir), "--input", str(lines), "--output", str(out_jsonl)]
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in out_jsonl.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["first line", "second line"]
     assert set(rows[0]["probabilities"]) == set(LABELS)
 
-    result = runner.invoke(app, ["predict", str(model_dir), "--interactive"], input="so happy\n:q\n")
+    result = runner.invoke(
+        app, ["predict", str(model_dir), "--interactive"], input="so happy\n:q\n"
+    )
     assert result.exit_code == 0, result.output
     assert "so happy" in result.output
 
-    result = runner.invoke(app, ["evaluate", str(model_dir), "--split", "validation",
-                                 "--output", str(tmp_path / "val-results")])
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(model_dir),
+            "--split",
+            "validation",
+            "--output",
+            str(tmp_path / "val-results"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "val-results" / "report.md").is_file()
 
@@ -169,5 +198,5 @@ def test_corrupted_model_dir(trained, tmp_path: Path) -> None:
     meta = json.loads((mislabeled / "emorec.json").read_text())
     meta["label_space"]["names"] = ["a", "b"]
     (mislabeled / "emorec.json").write_text(json.dumps(meta))
-    with pytest.raises(ModelDirError, match="4 outputs but emorec.json lists 2 labels"):
+    with pytest.raises(ModelDirError, match=r"4 outputs but emorec\.json lists 2 labels"):
         EmotionClassifier.from_pretrained(mislabeled)

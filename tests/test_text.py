@@ -364,11 +364,3 @@ def test_cleaning_throughput_reports_a_rate() -> None:
         cleaning_throughput(["x"], repeats=0)
     with pytest.raises(ValueError, match="empty"):
         cleaning_throughput([])
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not DAIR_TRAIN.is_file(), reason="shared dair-emotion data not present")
-def test_dair_train_cleans_fast() -> None:
-    lines = DAIR_TRAIN.read_text(encoding="utf-8").splitlines()
-    texts = [line.rpartition(";")[0] for line in lines if line.strip()]
-    assert cleaning_throughput(texts, repeats=3) >= 20_000

@@ -7,13 +7,16 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from emorec.errors import EmorecError
+
+if TYPE_CHECKING:
+    from emorec.config import Config
 
 app = typer.Typer(
     name="emorec",
@@ -25,7 +28,9 @@ console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-ConfigArg = Annotated[Path, typer.Argument(help="Run config (YAML), e.g. configs/dair-emotion.yaml.")]
+ConfigArg = Annotated[
+    Path, typer.Argument(help="Run config (YAML), e.g. configs/dair-emotion.yaml.")
+]
 ModelDirArg = Annotated[Path, typer.Argument(help="A model directory written by `emorec train`.")]
 SetOpt = Annotated[
     list[str] | None,
@@ -52,7 +57,9 @@ def _friendly_errors(command: F) -> F:
 
 
 @app.callback()
-def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def _setup(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
     # Quiet the libraries' informational chatter; progress bars stay on.
     for name in ("transformers", "datasets", "httpx"):
@@ -60,7 +67,7 @@ def _setup(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def _load(config: Path, overrides: list[str] | None, files: list[Path] | None = None):  # noqa: ANN202
+def _load(config: Path, overrides: list[str] | None, files: list[Path] | None = None) -> Config:
     from emorec.config import load_config
 
     return load_config(config, overrides or [], files or [])
@@ -166,7 +173,9 @@ def run(config: ConfigArg, set_: SetOpt = None, set_file: SetFileOpt = None) -> 
 def predict(
     model_dir: ModelDirArg,
     texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to classify.")] = None,
-    interactive: Annotated[bool, typer.Option("--interactive", "-i", help="A prompt loop.")] = False,
+    interactive: Annotated[
+        bool, typer.Option("--interactive", "-i", help="A prompt loop.")
+    ] = False,
     input_file: Annotated[Path | None, typer.Option("--input", help=".csv, .jsonl or .txt")] = None,
     output_file: Annotated[Path | None, typer.Option("--output", help=".csv or .jsonl")] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",

@@ -137,7 +137,6 @@ class TrainingConfig(LossConfig):
 
 class EvaluationConfig(StrictModel):
     split: Literal["test", "validation"] = Field("test", description="Split to evaluate.")
-    ece_bins: int = Field(15, ge=2, description="Bins of the calibration error/diagram.")
 
 
 class OutputConfig(StrictModel):
@@ -184,7 +183,7 @@ _Loader.add_implicit_resolver(
 
 def parse_yaml(text: str, source: str = "<string>") -> Any:
     try:
-        return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        return yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as error:
         raise ConfigError(f"{source} is not valid YAML: {error}") from None
 
@@ -276,7 +275,9 @@ def load_config(
     return validate_config(data, str(path) if path is not None else "config")
 
 
-def config_reference(model: type[BaseModel] = Config, prefix: str = "") -> list[tuple[str, str, str]]:
+def config_reference(
+    model: type[BaseModel] = Config, prefix: str = ""
+) -> list[tuple[str, str, str]]:
     """(key, default, description) rows for every leaf field: the README's config reference."""
     rows: list[tuple[str, str, str]] = []
     for name, field in model.model_fields.items():
@@ -285,6 +286,19 @@ def config_reference(model: type[BaseModel] = Config, prefix: str = "") -> list[
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             rows.extend(config_reference(annotation, f"{key}."))
         else:
-            default = "required" if field.is_required() else repr(field.get_default(call_default_factory=True))
+            default = (
+                "required"
+                if field.is_required()
+                else repr(field.get_default(call_default_factory=True))
+            )
             rows.append((key, default, field.description or ""))
     return rows
+
+
+def config_reference_markdown() -> str:
+    """The config reference as a Markdown table (kept in README.md; a test checks it is current)."""
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for key, default, description in config_reference():
+        escaped = description.replace("|", "\\|")
+        lines.append(f"| `{key}` | `{default}` | {escaped} |")
+    return "\n".join(lines)

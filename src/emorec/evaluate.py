@@ -22,6 +22,7 @@ import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from emorec._io import atomic_path, atomic_write_json, atomic_write_text, to_builtin
+from emorec.calibrate import expected_calibration_error, reliability_curve
 from emorec.errors import ConfigError, DataError
 
 __all__ = [
@@ -154,34 +155,6 @@ def _validate(
 # --------------------------------------------------------------------------- pure core
 
 
-def _reliability_bins(
-    probs: np.ndarray, y_true: np.ndarray, n_bins: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top-label reliability on equal-width bins: ``(count, mean_confidence, accuracy)``.
-
-    Bins are right-closed, ``(k/n, (k+1)/n]`` (the first also holds 0), as in Guo et al. 2017.
-    Empty bins have NaN mean confidence and accuracy.
-    """
-    if not isinstance(n_bins, int | np.integer) or n_bins < 1:
-        raise ValueError(f"ece_bins must be a positive integer; got {n_bins!r}.")
-    conf = probs.max(axis=1)
-    correct = (probs.argmax(axis=1) == y_true).astype(np.float64)
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    idx = np.clip(np.searchsorted(edges, conf, side="left") - 1, 0, n_bins - 1)
-    count = np.bincount(idx, minlength=n_bins).astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_conf = np.bincount(idx, weights=conf, minlength=n_bins) / count
-        acc = np.bincount(idx, weights=correct, minlength=n_bins) / count
-    return count, mean_conf, acc
-
-
-def _ece(probs: np.ndarray, y_true: np.ndarray, n_bins: int = 15) -> float:
-    """Top-label expected calibration error: ``sum_b |B_b|/N * |acc(B_b) - conf(B_b)|``."""
-    count, mean_conf, acc = _reliability_bins(probs, y_true, n_bins)
-    filled = count > 0
-    return float(np.sum(count[filled] / count.sum() * np.abs(acc[filled] - mean_conf[filled])))
-
-
 def _nll(probs: np.ndarray, y_true: np.ndarray) -> float:
     """Mean negative log-likelihood of the true class (natural log)."""
     p_true = probs[np.arange(y_true.shape[0]), y_true]
@@ -212,7 +185,7 @@ def _rule_metrics(
         f"{rule}/weighted_f1": float(weighted_f1),
         f"{rule}/macro_precision": float(macro_p),
         f"{rule}/macro_recall": float(macro_r),
-        f"{rule}/ece": _ece(probs, y_true, ece_bins),
+        f"{rule}/ece": expected_calibration_error(probs, y_true, ece_bins),
         f"{rule}/nll": _nll(probs, y_true),
     }
     for i, label in enumerate(label_names):
@@ -447,11 +420,12 @@ def _plot_reliability(
     curve.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Perfect calibration")
     edges = np.linspace(0.0, 1.0, ece_bins + 1)
     for rule, (probs, _) in rules.items():
-        count, mean_conf, acc = _reliability_bins(probs, y_true, ece_bins)
+        bins = reliability_curve(probs, y_true, ece_bins)
+        count = bins["counts"].astype(np.float64)
         filled = count > 0
         line = curve.plot(
-            mean_conf[filled],
-            acc[filled],
+            bins["confidence"][filled],
+            bins["accuracy"][filled],
             marker="o",
             label=f"{rule} (ECE {_fmt(metrics[f'{rule}/ece'])})",
         )[0]

@@ -116,7 +116,9 @@ class EmotionClassifier:
         directory = Path(path) if _is_local(path) else _download(str(path), revision)
         if not directory.is_dir():
             raise ModelDirError(f"{directory} is a file; expected a model directory.")
-        missing = [name for name in (EMOREC_FILE, "config.json") if not (directory / name).is_file()]
+        missing = [
+            name for name in (EMOREC_FILE, "config.json") if not (directory / name).is_file()
+        ]
         if not any((directory / w).is_file() for w in WEIGHT_FILES):
             missing.append(" or ".join(WEIGHT_FILES))
         if missing:
@@ -130,7 +132,9 @@ class EmotionClassifier:
             cleaning = CleaningConfig.model_validate(meta["cleaning"])
             max_length = int(meta["max_length"])
         except (KeyError, TypeError, ValueError) as error:
-            raise ModelDirError(f"{directory / EMOREC_FILE} is incomplete or invalid: {error}.") from None
+            raise ModelDirError(
+                f"{directory / EMOREC_FILE} is incomplete or invalid: {error}."
+            ) from None
         calibration_path = directory / CALIBRATION_FILE
         calibration = Calibration.load(calibration_path) if calibration_path.is_file() else None
         try:
@@ -155,7 +159,9 @@ class EmotionClassifier:
             config = load_config(directory / "config.yaml")
         return cls(model, tokenizer, label_space, cleaning, calibration, max_length, config)
 
-    def save_pretrained(self, directory: str | Path, train_metrics: dict[str, Any] | None = None) -> Path:
+    def save_pretrained(
+        self, directory: str | Path, train_metrics: dict[str, Any] | None = None
+    ) -> Path:
         """Write a self-contained model directory atomically (a temp dir, then a rename)."""
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
@@ -163,13 +169,16 @@ class EmotionClassifier:
         try:
             self.model.save_pretrained(staging)
             self.tokenizer.save_pretrained(staging)
-            atomic_write_json(staging / EMOREC_FILE, {
-                "emorec_version": emorec.__version__,
-                "label_space": self.label_space.to_dict(),
-                "cleaning": self.cleaning.model_dump(),
-                "max_length": self.max_length,
-                "base_model": self.config.model.name if self.config is not None else None,
-            })
+            atomic_write_json(
+                staging / EMOREC_FILE,
+                {
+                    "emorec_version": emorec.__version__,
+                    "label_space": self.label_space.to_dict(),
+                    "cleaning": self.cleaning.model_dump(),
+                    "max_length": self.max_length,
+                    "base_model": self.config.model.name if self.config is not None else None,
+                },
+            )
             if self.calibration is not None:
                 self.calibration.save(staging / CALIBRATION_FILE)
             if self.config is not None:
@@ -188,7 +197,9 @@ class EmotionClassifier:
                 raise DataError(f"Text {i} must be a string, got {type(text).__name__}.")
         return self.cleaner.clean_batch(texts)
 
-    def _batches(self, clean_texts: list[str]) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
+    def _batches(
+        self, clean_texts: list[str]
+    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
         """Length-sorted batches padded per batch: ``(indices, model inputs)``."""
         encoded = self.tokenizer(clean_texts, truncation=True, max_length=self.max_length)
         ids = encoded["input_ids"]
@@ -219,20 +230,27 @@ class EmotionClassifier:
     def predict_proba(self, texts: str, decision: Decision = ...) -> np.ndarray: ...
     @overload
     def predict_proba(self, texts: Sequence[str], decision: Decision = ...) -> np.ndarray: ...
-    def predict_proba(self, texts: str | Sequence[str], decision: Decision = "calibrated") -> np.ndarray:
+    def predict_proba(
+        self, texts: str | Sequence[str], decision: Decision = "calibrated"
+    ) -> np.ndarray:
         """Probabilities ``(N, C)`` (or ``(C,)`` for one string), temperature-scaled."""
         single = isinstance(texts, str)
         probs = self._rule(decision).probabilities(self.logits([texts] if single else texts))
         return probs[0] if single else probs
 
     @overload
-    def predict(self, texts: str, top_k: int | None = ..., decision: Decision = ...) -> Prediction: ...
+    def predict(
+        self, texts: str, top_k: int | None = ..., decision: Decision = ...
+    ) -> Prediction: ...
     @overload
     def predict(
         self, texts: Sequence[str], top_k: int | None = ..., decision: Decision = ...
     ) -> list[Prediction]: ...
     def predict(
-        self, texts: str | Sequence[str], top_k: int | None = None, decision: Decision = "calibrated"
+        self,
+        texts: str | Sequence[str],
+        top_k: int | None = None,
+        decision: Decision = "calibrated",
     ) -> Prediction | list[Prediction]:
         """Classify one text (→ one Prediction) or a list (→ a list, same order)."""
         single = isinstance(texts, str)
@@ -244,11 +262,14 @@ class EmotionClassifier:
         probs = rule.probabilities(logits)
         decided = rule.decide(logits)
         predictions = [
-            self._prediction(text, p, d, top_k) for text, p, d in zip(batch, probs, decided, strict=True)
+            self._prediction(text, p, d, top_k)
+            for text, p, d in zip(batch, probs, decided, strict=True)
         ]
         return predictions[0] if single else predictions
 
-    def _prediction(self, text: str, probs: np.ndarray, decided: Any, top_k: int | None) -> Prediction:
+    def _prediction(
+        self, text: str, probs: np.ndarray, decided: Any, top_k: int | None
+    ) -> Prediction:
         names = self.label_space.names
         ranked = np.argsort(-probs, kind="stable")
         scores = {names[i]: float(probs[i]) for i in ranked[:top_k]}
@@ -263,7 +284,9 @@ def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelDirError(f"{path} is not readable JSON ({error}); the model directory may be corrupted.") from None
+        raise ModelDirError(
+            f"{path} is not readable JSON ({error}); the model directory may be corrupted."
+        ) from None
     if not isinstance(data, dict):
         raise ModelDirError(f"{path} must hold a JSON object.")
     return data

@@ -37,9 +37,7 @@ class LabelSpace:
             raise DataError(f"Label names must be non-empty strings, got {list(self.names)}.")
 
     @classmethod
-    def from_labels(
-        cls, labels: Iterable[Label], order: Sequence[str] | None = None
-    ) -> LabelSpace:
+    def from_labels(cls, labels: Iterable[Label], order: Sequence[str] | None = None) -> LabelSpace:
         """Build the space from observed labels.
 
         A list-valued label means multi-label. ``order`` fixes the published label order (and

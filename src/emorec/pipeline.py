@@ -87,7 +87,7 @@ def evaluate_model(
         )
     decision_rule = "calibrated" if calibrated else "argmax"
     names = classifier.labels
-    metrics = compute_metrics(targets, names, rules, ece_bins=config.evaluation.ece_bins)
+    metrics = compute_metrics(targets, names, rules, ece_bins=config.calibration.ece_bins)
     out = Path(results_dir) if results_dir else config.output_path("results_dir")
     extra: dict[str, Any] = {"split": split, "model_dir": str(model_dir)}
     if calibrated:
@@ -104,12 +104,17 @@ def evaluate_model(
         run_name=config.run_name,
         config_dict=config.model_dump(mode="json"),
         extra=extra,
-        ece_bins=config.evaluation.ece_bins,
+        ece_bins=config.calibration.ece_bins,
     )
     # The model directory keeps its own copy so it stays self-contained.
-    atomic_write_json(model_dir / "metrics.json", {
-        "split": split, "decision_rule": decision_rule, "metrics": metrics,
-    })
+    atomic_write_json(
+        model_dir / "metrics.json",
+        {
+            "split": split,
+            "decision_rule": decision_rule,
+            "metrics": metrics,
+        },
+    )
     return EvaluationResult(metrics, decision_rule, artifacts)
 
 
@@ -134,5 +139,6 @@ def run(config: Config, progress: bool = True) -> RunResult:
     calibration = calibrate_model(trained.model_dir, config, prepared)
     results_dir = config.output_path("results_dir")
     evaluation = evaluate_model(trained.model_dir, None, results_dir, config, prepared)
-    return RunResult(trained.model_dir, results_dir, trained.metrics, calibration, evaluation,
-                     prepared.report)
+    return RunResult(
+        trained.model_dir, results_dir, trained.metrics, calibration, evaluation, prepared.report
+    )

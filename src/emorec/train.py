@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,9 @@ from sklearn.metrics import accuracy_score, f1_score
 from transformers import (
     DataCollatorWithPadding,
     EarlyStoppingCallback,
+    EvalPrediction,
     Trainer,
+    TrainerCallback,
     TrainingArguments,
     set_seed,
 )
@@ -55,12 +58,14 @@ class EmotionTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def eval_metrics_fn(label_space: LabelSpace):  # noqa: ANN201 - a transformers callback
+def eval_metrics_fn(label_space: LabelSpace) -> Callable[[EvalPrediction], dict[str, float]]:
     """Validation metrics during training: macro-F1 (the early-stopping metric) and accuracy."""
     default_rule = Calibration(multi_label=label_space.multi_label)
 
-    def compute(eval_pred: Any) -> dict[str, float]:
-        logits, labels = eval_pred.predictions, eval_pred.label_ids
+    def compute(eval_pred: EvalPrediction) -> dict[str, float]:
+        logits, labels = eval_pred.predictions, np.asarray(eval_pred.label_ids)
+        if label_space.multi_label:
+            labels = labels.astype(np.int64)  # multi-hot floats → indicator matrix for sklearn
         predicted = default_rule.decide(np.asarray(logits))
         return {
             "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
@@ -117,11 +122,15 @@ def training_arguments(config: Config, checkpoint_dir: Path, progress: bool) -> 
 
 
 def train(
-    config: Config, prepared: PreparedData | None = None, progress: bool = True
+    config: Config,
+    prepared: PreparedData | None = None,
+    progress: bool = True,
+    callbacks: list[TrainerCallback] | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.model.name`` on the prepared data and save a self-contained model dir.
 
-    Resumes from the last checkpoint of an interrupted run with the same config.
+    Resumes from the last checkpoint of an interrupted run with the same config. Extra
+    ``callbacks`` (transformers ``TrainerCallback``) are passed to the Trainer.
     """
     from emorec.inference import EmotionClassifier
 
@@ -145,7 +154,7 @@ def train(
     atomic_write_text(work_dir / "config.yaml", config.to_yaml())
 
     model = build_model(config.model.name, space, config.model.dropout)
-    callbacks = []
+    callbacks = list(callbacks or [])
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     trainer = EmotionTrainer(
@@ -197,7 +206,9 @@ def _resumable_checkpoint(config: Config, work_dir: Path, checkpoint_dir: Path) 
     saved = work_dir / "config.yaml"
     if last is None or not saved.is_file() or saved.read_text() != config.to_yaml():
         if last is not None:
-            logger.warning("Checkpoints in %s are from another config: starting fresh.", checkpoint_dir)
+            logger.warning(
+                "Checkpoints in %s are from another config: starting fresh.", checkpoint_dir
+            )
             shutil.rmtree(checkpoint_dir)
         return None
     logger.info("Resuming from %s", last)

@@ -49,14 +49,19 @@ def _source_files(config: Config) -> dict[str, Path] | Path | None:
     if data.format == "hub":
         return None
     if data.path is None:
-        return {"train": Path(data.train_file), "validation": Path(data.validation_file),  # type: ignore[arg-type]
-                "test": Path(data.test_file)}  # type: ignore[arg-type]
+        return {
+            "train": Path(data.train_file),
+            "validation": Path(data.validation_file),  # type: ignore[arg-type]
+            "test": Path(data.test_file),
+        }  # type: ignore[arg-type]
     path = Path(data.path)
     if path.is_dir():
         return find_split_files(path, data.format)
     if not path.exists():
-        raise DataError(f"Data path not found: {path} (resolved to {path.resolve()}). Relative "
-                        "paths start from the current directory.")
+        raise DataError(
+            f"Data path not found: {path} (resolved to {path.resolve()}). Relative "
+            "paths start from the current directory."
+        )
     return path
 
 
@@ -92,8 +97,13 @@ def _read_splits(config: Config) -> tuple[dict[str, pd.DataFrame], list[str] | N
     """Raw splits, the source's label order if it publishes one, and whether we split it."""
     data = config.data
     if data.format == "hub":
-        frames, order = read_hub(data.hub_id, data.hub_config, data.hub_revision,  # type: ignore[arg-type]
-                                 data.text_column, data.label_column)
+        frames, order = read_hub(
+            data.hub_id,
+            data.hub_config,
+            data.hub_revision,  # type: ignore[arg-type]
+            data.text_column,
+            data.label_column,
+        )
         if "train" not in frames:
             raise DataError(f"Dataset {data.hub_id!r} has no train split; found {list(frames)}.")
         if set(frames) == {"train"}:
@@ -104,7 +114,11 @@ def _read_splits(config: Config) -> tuple[dict[str, pd.DataFrame], list[str] | N
         return frames, order, False
     sources = _source_files(config)
     if isinstance(sources, Path):
-        return {"all": read_file(sources, data.format, data.text_column, data.label_column)}, None, True
+        return (
+            {"all": read_file(sources, data.format, data.text_column, data.label_column)},
+            None,
+            True,
+        )
     frames = {
         split: read_file(path, data.format, data.text_column, data.label_column)
         for split, path in (sources or {}).items()
@@ -191,20 +205,24 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
     for split_name in SPLITS:
         frame = frames[split_name]
         targets = space.encode(frame["label"].tolist())
-        table = datasets.Dataset.from_dict({
-            "text": frame["text"].tolist(),
-            "clean_text": frame["clean_text"].tolist(),
-            "labels": targets.tolist(),
-        })
+        table = datasets.Dataset.from_dict(
+            {
+                "text": frame["text"].tolist(),
+                "clean_text": frame["clean_text"].tolist(),
+                "labels": targets.tolist(),
+            }
+        )
         splits[split_name] = table.map(tokenize, batched=True, desc=f"Tokenizing {split_name}")
 
-    report.update({
-        "label_space": space.to_dict(),
-        "sizes": {s: len(frames[s]) for s in SPLITS},
-        "label_distribution": {s: label_distribution(frames[s]) for s in SPLITS},
-        "cleaning": config.data.cleaning.model_dump(),
-        "cache_key": cache_path.name,
-    })
+    report.update(
+        {
+            "label_space": space.to_dict(),
+            "sizes": {s: len(frames[s]) for s in SPLITS},
+            "label_distribution": {s: label_distribution(frames[s]) for s in SPLITS},
+            "cleaning": config.data.cleaning.model_dump(),
+            "cache_key": cache_path.name,
+        }
+    )
     _write_cache(splits, report, cache_path)
     return PreparedData(splits, space, report | {"cached": False}, cache_path)
 

@@ -14,12 +14,22 @@ import pandas as pd
 
 from emorec.errors import DataError
 
-TABLE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl",
-                 ".parquet": "parquet", ".pq": "parquet", ".txt": "dair"}
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+    ".txt": "dair",
+}
 SPLIT_NAMES = ("train", "validation", "test")
 # Alternative file stems for each split found in public corpora (GoEmotions uses dev.tsv).
-SPLIT_ALIASES = {"train": ("train",), "validation": ("validation", "valid", "val", "dev"),
-                 "test": ("test",)}
+SPLIT_ALIASES = {
+    "train": ("train",),
+    "validation": ("validation", "valid", "val", "dev"),
+    "test": ("test",),
+}
 
 
 def infer_format(path: Path, declared: str = "auto") -> str:
@@ -62,7 +72,9 @@ def read_dair(path: Path) -> pd.DataFrame:
                 texts.append(text)
                 labels.append(label.strip())
         except UnicodeDecodeError as error:
-            raise DataError(f"{path} is not valid UTF-8 ({error.reason} at byte {error.start}).") from None
+            raise DataError(
+                f"{path} is not valid UTF-8 ({error.reason} at byte {error.start})."
+            ) from None
     return pd.DataFrame({"text": texts, "label": labels, "line": range(1, len(texts) + 1)})
 
 
@@ -127,7 +139,9 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> pd.
     return pd.DataFrame({"text": texts, "label": labels, "line": lines})
 
 
-def read_file(path: Path, fmt: str, text_column: str = "text", label_column: str = "label") -> pd.DataFrame:
+def read_file(
+    path: Path, fmt: str, text_column: str = "text", label_column: str = "label"
+) -> pd.DataFrame:
     """Read one local file in any supported format; adds ``source`` (the path) for errors."""
     fmt = infer_format(path, fmt)
     if fmt == "dair":
@@ -141,7 +155,9 @@ def read_file(path: Path, fmt: str, text_column: str = "text", label_column: str
 def find_split_files(directory: Path, fmt: str) -> dict[str, Path]:
     """Locate train/validation/test files in a directory by their usual names."""
     if not directory.is_dir():
-        raise DataError(f"Data directory not found: {directory} (resolved to {directory.resolve()}).")
+        raise DataError(
+            f"Data directory not found: {directory} (resolved to {directory.resolve()})."
+        )
     suffixes = [s for s, f in TABLE_FORMATS.items() if fmt in ("auto", f)]
     found: dict[str, Path] = {}
     for split, stems in SPLIT_ALIASES.items():
@@ -202,15 +218,19 @@ def read_hub(
             )
         feature = split.features[label_column]
         labels = split[label_column]
-        names = getattr(feature, "names", None) or getattr(getattr(feature, "feature", None), "names", None)
+        names = getattr(feature, "names", None) or getattr(
+            getattr(feature, "feature", None), "names", None
+        )
         if names:
             labels = [[names[i] for i in v] if isinstance(v, list) else names[v] for v in labels]
         where = f"{dataset_id}[{name}]"
-        frames[aliases[name]] = pd.DataFrame({
-            "text": split[text_column],
-            "label": [_normalise_label(v, f"{where} row {i}") for i, v in enumerate(labels)],
-            "line": range(1, len(split) + 1),
-            "source": where,
-        })
+        frames[aliases[name]] = pd.DataFrame(
+            {
+                "text": split[text_column],
+                "label": [_normalise_label(v, f"{where} row {i}") for i, v in enumerate(labels)],
+                "line": range(1, len(split) + 1),
+                "source": where,
+            }
+        )
         label_order = label_order or (list(names) if names else None)
     return frames, label_order

@@ -47,11 +47,16 @@ def split_single_source(
         train, validation = train_test_split(
             rest, test_size=validation_size / (1 - test_size), random_state=seed
         )
-    return {"train": train.sort_index(), "validation": validation.sort_index(),
-            "test": test.sort_index()}
+    return {
+        "train": train.sort_index(),
+        "validation": validation.sort_index(),
+        "test": test.sort_index(),
+    }
 
 
-def drop_duplicates_within(frame: pd.DataFrame, key: str = "clean_text") -> tuple[pd.DataFrame, int]:
+def drop_duplicates_within(
+    frame: pd.DataFrame, key: str = "clean_text"
+) -> tuple[pd.DataFrame, int]:
     """Keep the first of repeated texts in a single-file source before it is split."""
     duplicated = frame[key].duplicated(keep="first")
     return frame[~duplicated], int(duplicated.sum())
@@ -88,5 +93,7 @@ def remove_leakage(
 
 def label_distribution(frame: pd.DataFrame) -> dict[str, int]:
     labels = frame["label"].map(lambda v: [v] if isinstance(v, str) else list(v))
-    values, counts = np.unique(np.concatenate(labels.to_numpy()) if len(labels) else [], return_counts=True)
+    values, counts = np.unique(
+        np.concatenate(labels.to_numpy()) if len(labels) else [], return_counts=True
+    )
     return {str(v): int(c) for v, c in zip(values, counts, strict=True)}

@@ -1,0 +1,87 @@
+"""Training on the tiny model: learning, resume after an interruption, loss selection."""
+
+import json
+
+import numpy as np
+import pytest
+from transformers import TrainerCallback
+
+from emorec.errors import ConfigError
+from emorec.train import train
+
+
+class Interrupt(TrainerCallback):
+    """Simulates a crash right after the checkpoint of step ``at`` was written."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.global_step >= self.at:
+            raise KeyboardInterrupt
+
+
+def test_tiny_model_learns_the_keyword_task(make_config) -> None:
+    config = make_config(
+        "training.max_steps=60",
+        "training.eval_steps=30",
+        "training.learning_rate=3e-3",
+        "training.warmup_ratio=0.0",
+        "training.early_stopping_patience=null",
+    )
+    result = train(config, progress=False)
+    assert result.metrics["global_steps"] == 60
+    # Four balanced classes: chance is 0.25.
+    assert result.metrics["best_validation_accuracy"] >= 0.5
+    saved = json.loads((result.model_dir / "train_metrics.json").read_text())
+    assert saved["best_validation_macro_f1"] == pytest.approx(
+        result.metrics["best_validation_macro_f1"]
+    )
+
+
+def test_resume_after_interruption(make_config) -> None:
+    config = make_config(
+        "training.max_steps=4", "training.eval_steps=2", "training.early_stopping_patience=null"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, callbacks=[Interrupt(at=2)])
+    checkpoints = config.output_path("work_dir") / "checkpoints"
+    assert (checkpoints / "checkpoint-2").is_dir()
+
+    result = train(config, progress=False)
+    assert result.metrics["resumed"] is True
+    assert result.metrics["global_steps"] == 4
+    assert not checkpoints.exists()
+
+
+def test_checkpoints_of_another_config_are_not_resumed(make_config) -> None:
+    config = make_config(
+        "training.max_steps=4", "training.eval_steps=2", "training.early_stopping_patience=null"
+    )
+    with pytest.raises(KeyboardInterrupt):
+        train(config, progress=False, callbacks=[Interrupt(at=2)])
+    changed = make_config(
+        "training.max_steps=4",
+        "training.eval_steps=2",
+        "training.early_stopping_patience=null",
+        "training.seed=7",
+    )
+    result = train(changed, progress=False)
+    assert result.metrics["resumed"] is False
+
+
+@pytest.mark.parametrize("loss", ["cross_entropy", "weighted_cross_entropy", "focal"])
+def test_losses_train_and_fp16_falls_back_on_cpu(make_config, loss: str) -> None:
+    config = make_config(
+        f"training.loss_type={loss}",
+        "training.label_smoothing=0.1",
+        "training.fp16=true",
+        "training.gradient_accumulation_steps=2",
+    )
+    result = train(config, progress=False)
+    assert np.isfinite(result.metrics["train_loss"])
+
+
+def test_multi_label_loss_on_single_label_data_is_a_config_error(make_config) -> None:
+    with pytest.raises(ConfigError, match="bce"):
+        train(make_config("training.loss_type=bce"), progress=False)
