@@ -78,7 +78,9 @@ def _print_metrics(metrics: dict[str, float], rules: list[str]) -> None:
     table.add_column("metric")
     for rule in rules:
         table.add_column(rule, justify="right")
-    for name in ("accuracy", "macro_f1", "weighted_f1", "ece"):
+    names = ("accuracy", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "roc_auc_macro",
+             "hamming_score", "exact_match", "ece")
+    for name in names:
         if f"{rules[0]}/{name}" in metrics:
             table.add_row(name, *(f"{metrics[f'{rule}/{name}']:.4f}" for rule in rules))
     console.print(table)

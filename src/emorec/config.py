@@ -20,7 +20,7 @@ from emorec.errors import ConfigError
 from emorec.losses import LossConfig
 from emorec.text import CleaningConfig
 
-DataFormat = Literal["auto", "dair", "csv", "tsv", "jsonl", "parquet", "hub"]
+DataFormat = Literal["auto", "dair", "goemotions", "csv", "tsv", "jsonl", "parquet", "hub"]
 
 
 class ModelConfig(StrictModel):
@@ -50,12 +50,73 @@ class SplitConfig(StrictModel):
     seed: int = Field(42, description="Seed of the stratified split.")
 
 
+class LabelMappingConfig(StrictModel):
+    """How the labels found in the data become the labels the model learns.
+
+    Applied right after reading, identically to every split: ``groups`` first, then
+    ``rename``, then ``keep``. Names are checked against the labels of the data (or the label
+    names file), so a typo is an error, not a silently empty label.
+    """
+
+    groups: dict[str, list[str]] | None = Field(
+        None,
+        description="Merge labels: `{new_label: [source labels]}` (a row with anger and "
+        "annoyance in one group gets that group once). Instead of `groups_file`.",
+    )
+    groups_file: str | None = Field(
+        None,
+        description="JSON file with the `groups` mapping, e.g. GoEmotions' "
+        "`ekman_mapping.json`. Relative paths start from the current directory.",
+    )
+    unmapped: Literal["keep", "drop"] = Field(
+        "keep",
+        description="With groups: source labels in no group stay as themselves (`keep`, e.g. "
+        "GoEmotions' neutral) or are removed (`drop`).",
+    )
+    rename: dict[str, str] = Field(
+        default_factory=dict,
+        description="Rename labels, `{old: new}` (after `groups`). Merging two labels is "
+        "`groups`' job, so a new name may not be another label's name.",
+    )
+    keep: list[str] | None = Field(
+        None,
+        description="Keep only these labels (after groups and rename), in this order. Rows "
+        "left with no label are dropped and counted per split in the prepare report.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> LabelMappingConfig:
+        if self.groups is not None and self.groups_file is not None:
+            raise ValueError("give either `groups` or `groups_file`, not both")
+        if self.unmapped == "drop" and self.groups is None and self.groups_file is None:
+            raise ValueError("`unmapped: drop` needs `groups` or `groups_file`")
+        empty = [name for name, members in (self.groups or {}).items() if not members]
+        if empty:
+            raise ValueError(f"groups {empty} list no source labels")
+        if self.keep is not None:
+            repeated = sorted({n for n in self.keep if self.keep.count(n) > 1})
+            if not self.keep or repeated:
+                raise ValueError(
+                    f"`keep` must list distinct labels; got {self.keep}"
+                    + (f" (repeated: {repeated})" if repeated else "")
+                )
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether any mapping is configured (otherwise labels pass through untouched)."""
+        has_groups = self.groups is not None or self.groups_file is not None
+        return has_groups or bool(self.rename) or self.keep is not None
+
+
 class DataConfig(StrictModel):
     format: DataFormat = Field(
         "auto",
-        description="Reader: `dair` (`text;label` lines), `csv`, `tsv`, `jsonl`, `parquet`, "
+        description="Reader: `dair` (`text;label` lines), `goemotions` (`text<TAB>label "
+        "ids<TAB>id` lines, names from `label_names_file`), `csv`, `tsv`, `jsonl`, `parquet`, "
         "`hub` (a Hugging Face dataset id or a dataset saved with `save_to_disk`), or `auto` "
-        "(from the file extension; `.txt` means dair).",
+        "(from the file extension; `.txt` means dair; a directory with `emotions.txt` and "
+        "`train.tsv` means goemotions).",
     )
     path: str | None = Field(
         None,
@@ -69,7 +130,29 @@ class DataConfig(StrictModel):
     hub_config: str | None = Field(None, description="Dataset configuration name on the Hub.")
     hub_revision: str | None = Field(None, description="Dataset revision (tag/commit) to pin.")
     text_column: str = Field("text", description="Column holding the text (table formats).")
-    label_column: str = Field("label", description="Column holding the label(s).")
+    label_column: str = Field(
+        "label",
+        description="Column holding the label(s). A column of lists (JSONL arrays, Parquet "
+        "lists) means multi-label.",
+    )
+    label_delimiter: str | None = Field(
+        None,
+        min_length=1,
+        description="Split string labels of table formats on this (e.g. `,` or `|`) into "
+        "lists: the data becomes multi-label.",
+    )
+    label_names_file: str | None = Field(
+        None,
+        description="`format: goemotions`: label names, one a line, indexed by the label ids. "
+        "Default: `emotions.txt` beside the data files.",
+    )
+    allow_empty_labels: bool = Field(
+        False,
+        description="Multi-label only: accept rows with no label (and keep rows a label "
+        "mapping leaves without one) as 'none of these' examples. Off: such rows are an error "
+        "(in the data) or dropped and reported (after mapping).",
+    )
+    label_mapping: LabelMappingConfig = Field(default_factory=LabelMappingConfig)
     split: SplitConfig = Field(default_factory=SplitConfig)
     leakage: Literal["drop_from_train", "drop_from_eval", "keep"] = Field(
         "drop_from_train",

@@ -8,11 +8,13 @@ A *decision rule* is a named way to turn a model's output into predictions, e.g.
 (uncalibrated softmax, highest probability wins) or ``"calibrated"`` (temperature-scaled
 probabilities, possibly with tuned thresholds). Each rule contributes ``probs (N, C)`` and
 ``y_pred (N,)``; metric keys are ``"{rule}/{metric}"`` and ``"{rule}/{label}/{metric}"``.
+Multi-label (multi-hot) evaluation lives in :mod:`emorec.evaluate_multilabel` and reuses the
+renderers here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +59,8 @@ _RESERVED_KEYS = frozenset(
         "confusion_matrix",
     }
 )
+# Resolution of every PNG.
+_DPI = 200
 # Probabilities of exactly 0 would make the NLL infinite (and unwritable as strict JSON).
 _NLL_EPS = 1e-12
 # Slack for float32 softmax rows that do not sum to exactly 1.
@@ -267,7 +271,15 @@ def error_analysis(
 
 
 def _fmt(value: float) -> str:
-    return f"{value:.4f}"
+    # NaN marks an undefined metric (e.g. ROC-AUC with no label having both classes).
+    return f"{value:.4f}" if np.isfinite(value) else "n/a"
+
+
+def _md_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """Lines of a pipe table: first column left-aligned, the (numeric) rest right-aligned."""
+    lines = ["| " + " | ".join(header) + " |", "|---|" + "---:|" * (len(header) - 1)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
 
 
 def _md_cell(text: str) -> str:
@@ -318,30 +330,25 @@ def _render_report_md(payload: dict[str, Any], artifacts: Mapping[str, str]) -> 
             f"- **Most confused pair (`{rule}`):** {true} predicted as {pred} "
             f"({count} of {int(m[f'{rule}/{true}/support'])} {true} samples)"
         )
-    lines += [
-        "",
-        "| Metric | " + " | ".join(f"`{r}`" for r in rules) + " |",
-        "|---|" + "---:|" * len(rules),
-    ]
-    for suffix, heading in _SUMMARY_METRICS:
-        lines.append(f"| {heading} | " + " | ".join(_fmt(m[f"{r}/{suffix}"]) for r in rules) + " |")
+    lines.append("")
+    lines += _md_table(
+        ["Metric", *(f"`{r}`" for r in rules)],
+        (
+            [heading, *(_fmt(m[f"{r}/{suffix}"]) for r in rules)]
+            for suffix, heading in _SUMMARY_METRICS
+        ),
+    )
 
+    prf = ("precision", "recall", "f1")
     for r in rules:
-        lines += [
-            "",
-            f"## Per-class report: `{r}`",
-            "",
-            "| Class | Precision | Recall | F1 | Support |",
-            "|---|---:|---:|---:|---:|",
+        rows = [
+            [_md_cell(c), *(_fmt(m[f"{r}/{c}/{k}"]) for k in prf), str(int(m[f"{r}/{c}/support"]))]
+            for c in names
         ]
-        total = 0
-        for c in names:
-            support = int(m[f"{r}/{c}/support"])
-            total += support
-            cells = [_fmt(m[f"{r}/{c}/{k}"]) for k in ("precision", "recall", "f1")]
-            lines.append(f"| {_md_cell(c)} | " + " | ".join(cells) + f" | {support} |")
-        macro = [_fmt(m[f"{r}/macro_{k}"]) for k in ("precision", "recall", "f1")]
-        lines.append("| **macro avg** | " + " | ".join(macro) + f" | {total} |")
+        total = sum(int(m[f"{r}/{c}/support"]) for c in names)
+        rows.append(["**macro avg**", *(_fmt(m[f"{r}/macro_{k}"]) for k in prf), str(total)])
+        lines += ["", f"## Per-class report: `{r}`", ""]
+        lines += _md_table(["Class", "Precision", "Recall", "F1", "Support"], rows)
 
     lines += ["", "## Artifacts", ""]
     lines += [f"- [{name}]({name})" for name in artifacts.values() if name != "report.md"]
@@ -366,45 +373,80 @@ def _agg_figure(figsize: tuple[float, float], ncols: int = 1, nrows: int = 1, **
     return fig, axes
 
 
+def _save_figure(fig: Any, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=_DPI)
+
+
+def _row_normalised(counts: np.ndarray) -> np.ndarray:
+    row_sums = counts.sum(axis=1, keepdims=True)
+    # Rows of labels absent from y_true stay 0 instead of 0/0.
+    return np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
+
+
+def _heatmap_geometry(n_labels: int) -> tuple[float, float]:
+    """(side of one square panel in inches, annotation font size) for ``n_labels`` labels."""
+    return max(5.0, 0.45 * n_labels + 2.5), max(4.0, min(10.0, 180.0 / n_labels))
+
+
+def _heatmap(
+    fig: Any,
+    ax: Any,
+    mat: np.ndarray,
+    names: list[str],
+    *,
+    title: str,
+    fmt: str,
+    vmax: float | None,
+    xlabel: str,
+    ylabel: str,
+) -> None:
+    """One annotated C x C heatmap panel with label names on both axes."""
+    c = len(names)
+    _, font = _heatmap_geometry(c)
+    im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=vmax)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    threshold = (mat.max() if vmax is None else vmax) / 2
+    for i in range(c):
+        for j in range(c):
+            ax.text(
+                j,
+                i,
+                format(mat[i, j], fmt),
+                ha="center",
+                va="center",
+                fontsize=font,
+                color="white" if mat[i, j] > threshold else "black",
+            )
+    ax.set(xticks=range(c), yticks=range(c), xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.set_xticklabels(names, rotation=45, ha="right", fontsize=font + 1)
+    ax.set_yticklabels(names, fontsize=font + 1)
+
+
 def _plot_confusion(
     path: Path, cm: list[list[int]], names: list[str], rule: str, run_name: str
 ) -> None:
     counts = np.asarray(cm, dtype=np.int64)
-    row_sums = counts.sum(axis=1, keepdims=True)
-    # Rows of classes absent from y_true stay 0 instead of 0/0.
-    normed = np.divide(counts, row_sums, out=np.zeros(counts.shape), where=row_sums > 0)
-    c = len(names)
-    side = max(5.0, 0.45 * c + 2.5)
-    font = max(4.0, min(10.0, 180.0 / c))
+    side, _ = _heatmap_geometry(len(names))
     fig, axes = _agg_figure((2 * side + 1, side), ncols=2)
-    panels = ((counts, "Counts", "d", None), (normed, "Row-normalised (recall)", ".2f", 1.0))
+    panels = (
+        (counts, "Counts", "d", None),
+        (_row_normalised(counts), "Row-normalised (recall)", ".2f", 1.0),
+    )
     for ax, (mat, title, fmt, vmax) in zip(axes[0], panels, strict=True):
-        im = ax.imshow(mat, cmap="Blues", vmin=0, vmax=vmax)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        threshold = (mat.max() if vmax is None else vmax) / 2
-        for i in range(c):
-            for j in range(c):
-                ax.text(
-                    j,
-                    i,
-                    format(mat[i, j], fmt),
-                    ha="center",
-                    va="center",
-                    fontsize=font,
-                    color="white" if mat[i, j] > threshold else "black",
-                )
-        ax.set(
-            xticks=range(c),
-            yticks=range(c),
+        _heatmap(
+            fig,
+            ax,
+            mat,
+            names,
+            title=title,
+            fmt=fmt,
+            vmax=vmax,
             xlabel="Predicted label",
             ylabel="True label",
-            title=title,
         )
-        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=font + 1)
-        ax.set_yticklabels(names, fontsize=font + 1)
     fig.suptitle(f"{run_name}: confusion matrix, decision rule: {rule}")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=200)
+    _save_figure(fig, path)
 
 
 def _plot_reliability(
@@ -414,7 +456,16 @@ def _plot_reliability(
     metrics: Mapping[str, float],
     ece_bins: int,
     run_name: str,
+    *,
+    forecast: str = "Confidence (top-label probability)",
+    outcome: str = "Accuracy",
+    unit: str = "samples",
 ) -> None:
+    """Reliability curve per rule over a histogram of forecasts; ``y_true`` (N,) or (N, C).
+
+    ``forecast``, ``outcome`` and ``unit`` name the axes: for multi-label data every
+    (example, label) probability is a forecast and the outcome is the fraction positive.
+    """
     fig, axes = _agg_figure((7.0, 8.0), nrows=2, height_ratios=(3, 1), sharex=True)
     curve, hist = axes[0, 0], axes[1, 0]
     curve.plot([0, 1], [0, 1], linestyle="--", color="grey", label="Perfect calibration")
@@ -433,14 +484,45 @@ def _plot_reliability(
     curve.set(
         xlim=(0, 1),
         ylim=(0, 1),
-        ylabel="Accuracy",
+        ylabel=outcome,
         title=f"{run_name}: reliability ({ece_bins} equal-width bins)",
     )
     curve.legend(loc="best")
-    hist.set(xlabel="Confidence (top-label probability)", ylabel="Fraction of samples")
+    hist.set(xlabel=forecast, ylabel=f"Fraction of {unit}")
     hist.legend(loc="best")
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=200)
+    _save_figure(fig, path)
+
+
+# --------------------------------------------------------------------------- report checks
+
+
+def _check_decision_rule(decision_rule: str, rules: Iterable[str]) -> None:
+    if decision_rule not in rules:
+        raise ConfigError(
+            f"decision_rule {decision_rule!r} is not one of the evaluated rules {list(rules)}."
+        )
+
+
+def _check_metrics_keys(metrics: Mapping[str, float], needed: Iterable[str], producer: str) -> None:
+    missing = [key for key in needed if key not in metrics]
+    if missing:
+        raise ValueError(
+            f"metrics lacks {missing[:5]}; pass the dict {producer}() returned for the same rules."
+        )
+
+
+def _check_extra(extra: Mapping[str, Any] | None, reserved: frozenset[str]) -> None:
+    clash = reserved & set(extra or {})
+    if clash:
+        raise ValueError(f"extra may not overwrite the metrics.json keys {sorted(clash)}.")
+
+
+def _write_config_yaml(path: Path, config_dict: dict[str, Any]) -> None:
+    text = yaml.safe_dump(to_builtin(config_dict), sort_keys=False, allow_unicode=True)
+    atomic_write_text(path, text)
+
+
+# --------------------------------------------------------------------------- writer
 
 
 def write_evaluation_report(
@@ -466,21 +548,11 @@ def write_evaluation_report(
     ``report.md`` and, when ``config_dict`` is given, ``config.yaml``.
     """
     y, names, checked = _validate(y_true, label_names, rules)
-    if decision_rule not in checked:
-        raise ConfigError(
-            f"decision_rule {decision_rule!r} is not one of the evaluated rules {list(checked)}."
-        )
+    _check_decision_rule(decision_rule, checked)
     needed = [f"{r}/{s}" for r in checked for s, _ in _SUMMARY_METRICS]
     needed += [f"{r}/{c}/{k}" for r in checked for c in names for k in _PER_CLASS_METRICS]
-    missing = [key for key in needed if key not in metrics]
-    if missing:
-        raise ValueError(
-            f"metrics lacks {missing[:5]}; pass the dict compute_metrics() returned for the "
-            "same rules."
-        )
-    clash = _RESERVED_KEYS & set(extra or {})
-    if clash:
-        raise ValueError(f"extra may not overwrite the metrics.json keys {sorted(clash)}.")
+    _check_metrics_keys(metrics, needed, "compute_metrics")
+    _check_extra(extra, _RESERVED_KEYS)
 
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -525,8 +597,7 @@ def write_evaluation_report(
         errors.to_csv(tmp, index=True)
     atomic_write_text(paths["report"], _render_report_md(payload, files))
     if config_dict is not None:
-        text = yaml.safe_dump(to_builtin(config_dict), sort_keys=False, allow_unicode=True)
-        atomic_write_text(paths["config"], text)
+        _write_config_yaml(paths["config"], config_dict)
     # Written last, so an existing metrics.json means the renderers above all succeeded.
     atomic_write_json(paths["metrics"], payload)
     return paths

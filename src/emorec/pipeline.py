@@ -14,11 +14,12 @@ from typing import Any
 import numpy as np
 
 from emorec._io import atomic_write_json
-from emorec.calibrate import Calibration, fit_calibration
+from emorec.calibrate import DEFAULT_THRESHOLD, Calibration, fit_calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import ConfigError
 from emorec.evaluate import compute_metrics, write_evaluation_report
+from emorec.evaluate_multilabel import compute_multilabel_metrics, write_multilabel_report
 from emorec.inference import CALIBRATION_FILE, EmotionClassifier
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def evaluate_model(
     config: Config | None = None,
     prepared: PreparedData | None = None,
 ) -> EvaluationResult:
-    """Score the model on a split with argmax and calibrated decisions; write the artifacts."""
+    """Score the model on a split with raw and calibrated decisions; write the artifacts."""
     model_dir = Path(model_dir)
     classifier = EmotionClassifier.from_pretrained(model_dir)
     config = _config_of(classifier, model_dir, config)
@@ -76,36 +77,46 @@ def evaluate_model(
     logits = classifier.logits(data["text"])
     targets = np.asarray(data["labels"])
 
-    rules: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    argmax = Calibration(multi_label=classifier.label_space.multi_label)
-    rules["argmax"] = (argmax.probabilities(logits), argmax.decide(logits))
+    multi_label = classifier.label_space.multi_label
+    # The uncalibrated rule: argmax (single-label) or the default threshold (multi-label).
+    raw_rule = "fixed" if multi_label else "argmax"
+    raw = Calibration(multi_label=multi_label)
+    rules: dict[str, tuple[np.ndarray, np.ndarray]] = {
+        raw_rule: (raw.probabilities(logits), raw.decide(logits))
+    }
+    thresholds: dict[str, float | np.ndarray] = {raw_rule: DEFAULT_THRESHOLD}
     calibrated = (model_dir / CALIBRATION_FILE).is_file()
     if calibrated:
-        rules["calibrated"] = (
-            classifier.calibration.probabilities(logits),
-            classifier.calibration.decide(logits),
-        )
-    decision_rule = "calibrated" if calibrated else "argmax"
+        calibration = classifier.calibration
+        rules["calibrated"] = (calibration.probabilities(logits), calibration.decide(logits))
+        thresholds["calibrated"] = np.asarray(calibration.thresholds or DEFAULT_THRESHOLD)
+    decision_rule = "calibrated" if calibrated else raw_rule
     names = classifier.labels
-    metrics = compute_metrics(targets, names, rules, ece_bins=config.calibration.ece_bins)
+    bins = config.calibration.ece_bins
     out = Path(results_dir) if results_dir else config.output_path("results_dir")
     extra: dict[str, Any] = {"split": split, "model_dir": str(model_dir)}
     if calibrated:
         extra["calibration"] = classifier.calibration.to_dict()
-    artifacts = write_evaluation_report(
-        out,
-        metrics=metrics,
-        label_names=names,
-        y_true=targets,
-        rules=rules,
-        texts=data["text"],
-        clean_texts=data["clean_text"],
-        decision_rule=decision_rule,
-        run_name=config.run_name,
-        config_dict=config.model_dump(mode="json"),
-        extra=extra,
-        ece_bins=config.calibration.ece_bins,
-    )
+    report_args: dict[str, Any] = {
+        "label_names": names,
+        "y_true": targets,
+        "rules": rules,
+        "texts": data["text"],
+        "clean_texts": data["clean_text"],
+        "decision_rule": decision_rule,
+        "run_name": config.run_name,
+        "config_dict": config.model_dump(mode="json"),
+        "extra": extra,
+        "ece_bins": bins,
+    }
+    if multi_label:
+        metrics = compute_multilabel_metrics(targets, names, rules, thresholds, ece_bins=bins)
+        artifacts = write_multilabel_report(
+            out, metrics=metrics, thresholds=thresholds, **report_args
+        )
+    else:
+        metrics = compute_metrics(targets, names, rules, ece_bins=bins)
+        artifacts = write_evaluation_report(out, metrics=metrics, **report_args)
     # The model directory keeps its own copy so it stays self-contained.
     atomic_write_json(
         model_dir / "metrics.json",

@@ -1,4 +1,7 @@
-"""The prepare stage: read → label space → clean → split → de-leak → tokenize, cached on disk."""
+"""The prepare stage: read → map labels → clean → split → label space → de-leak → tokenize.
+
+The result is cached on disk, keyed by the data bytes and every setting that changes it.
+"""
 
 from __future__ import annotations
 
@@ -15,7 +18,15 @@ import pandas as pd
 import emorec
 from emorec._io import atomic_write_json
 from emorec.config import Config
-from emorec.data.readers import find_split_files, read_file, read_hub
+from emorec.data.mapping import apply_label_mapping
+from emorec.data.readers import (
+    GOEMOTIONS_NAMES_FILE,
+    find_split_files,
+    infer_directory_format,
+    read_file,
+    read_hub,
+    read_label_names,
+)
 from emorec.data.split import (
     drop_duplicates_within,
     label_distribution,
@@ -44,6 +55,42 @@ class PreparedData:
     cache_path: Path
 
 
+@dataclass
+class LabelledData:
+    """Raw splits after reading and label mapping, before cleaning and splitting.
+
+    ``frames`` holds ``train``/``validation``/``test``, or ``all`` for a single-file source
+    (``single_source``). ``label_order`` is the order the label space takes when
+    ``model.labels`` is not set: the mapping's order, else the source's published one.
+    """
+
+    frames: dict[str, pd.DataFrame]
+    label_order: list[str] | None
+    single_source: bool
+    label_mapping: dict[str, Any] | None
+
+
+def _data_format(config: Config) -> str:
+    """``data.format``, with ``auto`` on a GoEmotions-style directory read as goemotions."""
+    data = config.data
+    if data.path is not None and Path(data.path).is_dir():
+        return infer_directory_format(Path(data.path), data.format)
+    return data.format
+
+
+def _label_names_file(config: Config) -> Path | None:
+    """GoEmotions' names file: `data.label_names_file`, else emotions.txt beside the data."""
+    data = config.data
+    if _data_format(config) != "goemotions":
+        return None
+    if data.label_names_file is not None:
+        return Path(data.label_names_file)
+    if data.path is not None:
+        path = Path(data.path)
+        return (path if path.is_dir() else path.parent) / GOEMOTIONS_NAMES_FILE
+    return Path(data.train_file).parent / GOEMOTIONS_NAMES_FILE  # type: ignore[arg-type]
+
+
 def _source_files(config: Config) -> dict[str, Path] | Path | None:
     data = config.data
     if data.format == "hub":
@@ -56,7 +103,7 @@ def _source_files(config: Config) -> dict[str, Path] | Path | None:
         }  # type: ignore[arg-type]
     path = Path(data.path)
     if path.is_dir():
-        return find_split_files(path, data.format)
+        return find_split_files(path, _data_format(config))
     if not path.exists():
         raise DataError(
             f"Data path not found: {path} (resolved to {path.resolve()}). Relative "
@@ -77,6 +124,10 @@ def cache_key(config: Config, tokenizer: Any) -> str:
     """Hash of the data files' bytes and every setting that changes the prepared data."""
     sources = _source_files(config)
     files = list(sources.values()) if isinstance(sources, dict) else [sources] if sources else []
+    # Files that change labels without being data: the goemotions names and a groups file.
+    names_file = _label_names_file(config)
+    groups_file = config.data.label_mapping.groups_file
+    files += [Path(f) for f in (names_file, groups_file) if f is not None and Path(f).is_file()]
     hub_dir = Path(config.data.hub_id or "")
     if config.data.format == "hub" and hub_dir.is_dir():  # a local dataset: its bytes matter
         files = sorted(p for p in hub_dir.rglob("*") if p.is_file())
@@ -94,15 +145,20 @@ def cache_key(config: Config, tokenizer: Any) -> str:
 
 
 def _read_splits(config: Config) -> tuple[dict[str, pd.DataFrame], list[str] | None, bool]:
-    """Raw splits, the source's label order if it publishes one, and whether we split it."""
+    """Raw splits, the source's label order if it publishes one, and whether we split it.
+
+    A published order is a Hub ClassLabel's names or a goemotions names file.
+    """
     data = config.data
     if data.format == "hub":
         frames, order = read_hub(
-            data.hub_id,
+            data.hub_id,  # type: ignore[arg-type]
             data.hub_config,
-            data.hub_revision,  # type: ignore[arg-type]
+            data.hub_revision,
             data.text_column,
             data.label_column,
+            label_delimiter=data.label_delimiter,
+            allow_empty_labels=data.allow_empty_labels,
         )
         if "train" not in frames:
             raise DataError(f"Dataset {data.hub_id!r} has no train split; found {list(frames)}.")
@@ -112,18 +168,38 @@ def _read_splits(config: Config) -> tuple[dict[str, pd.DataFrame], list[str] | N
         if missing:
             raise DataError(f"Dataset {data.hub_id!r} lacks split(s) {missing}.")
         return frames, order, False
+    fmt = _data_format(config)
+    names_file = _label_names_file(config)
+    order = read_label_names(names_file) if names_file is not None else None
+
+    def read(path: Path) -> pd.DataFrame:
+        return read_file(
+            path,
+            fmt,
+            data.text_column,
+            data.label_column,
+            label_delimiter=data.label_delimiter,
+            allow_empty_labels=data.allow_empty_labels,
+            label_names_file=names_file,
+        )
+
     sources = _source_files(config)
     if isinstance(sources, Path):
-        return (
-            {"all": read_file(sources, data.format, data.text_column, data.label_column)},
-            None,
-            True,
-        )
-    frames = {
-        split: read_file(path, data.format, data.text_column, data.label_column)
-        for split, path in (sources or {}).items()
-    }
-    return frames, None, False
+        return {"all": read(sources)}, order, True
+    return {split: read(path) for split, path in (sources or {}).items()}, order, False
+
+
+def read_labelled(config: Config) -> LabelledData:
+    """Read the source of ``config`` and apply ``data.label_mapping`` to every split.
+
+    Cheap (no cleaning, no tokenizer): the part of :func:`prepare` that decides which rows
+    and labels there are.
+    """
+    frames, source_order, single_source = _read_splits(config)
+    frames, order, mapping_report = apply_label_mapping(
+        frames, config.data.label_mapping, source_order, config.data.allow_empty_labels
+    )
+    return LabelledData(frames, order, single_source, mapping_report)
 
 
 def _check_texts(frame: pd.DataFrame) -> None:
@@ -166,21 +242,27 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
             cache_path,
         )
 
-    frames, source_order, single_source = _read_splits(config)
+    labelled = read_labelled(config)
+    frames, single_source = labelled.frames, labelled.single_source
     for frame in frames.values():
         _check_texts(frame)
     cleaner = TextCleaner(config.data.cleaning)
     for frame in frames.values():
         frame["clean_text"] = cleaner.clean_batch(frame["text"].tolist())
 
-    report: dict[str, Any] = {"single_source": single_source}
+    report: dict[str, Any] = {
+        "single_source": single_source,
+        "label_mapping": labelled.label_mapping,
+    }
     if single_source:
         whole, n_duplicates = drop_duplicates_within(frames["all"])
         report["duplicates_removed_before_split"] = n_duplicates
         split = config.data.split
         frames = split_single_source(whole, split.validation_size, split.test_size, split.seed)
 
-    space = LabelSpace.from_labels(frames["train"]["label"], config.model.labels or source_order)
+    space = LabelSpace.from_labels(
+        frames["train"]["label"], config.model.labels or labelled.label_order
+    )
     for split_name in ("validation", "test"):
         _check_labels(frames[split_name], space)
     report["leakage"] = remove_leakage(frames, config.data.leakage)

@@ -1,7 +1,8 @@
 """Readers that turn a data source into a DataFrame with ``text`` and ``label`` columns.
 
 ``label`` holds a string (single-label) or a list of strings (multi-label). Every reader
-checks its input and raises :class:`~emorec.errors.DataError` naming the file and line.
+checks its input and raises :class:`~emorec.errors.DataError` naming the file and line; the
+``line`` and ``source`` columns keep that position for errors raised by later stages.
 """
 
 from __future__ import annotations
@@ -32,16 +33,34 @@ SPLIT_ALIASES = {
 }
 
 
+# GoEmotions directories: `text<TAB>ids<TAB>id` files plus the names the ids index into.
+GOEMOTIONS_NAMES_FILE = "emotions.txt"
+
+
 def infer_format(path: Path, declared: str = "auto") -> str:
+    """The reader for one file: the declared format, or the one its extension implies."""
     if declared != "auto":
         return declared
     suffix = path.suffix.lower()
     if suffix not in TABLE_FORMATS:
         raise DataError(
             f"Cannot tell the format of {path} from its extension {suffix!r}; set `data.format` "
-            f"to one of dair, csv, tsv, jsonl, parquet."
+            f"to one of dair, goemotions, csv, tsv, jsonl, parquet."
         )
     return TABLE_FORMATS[suffix]
+
+
+def infer_directory_format(directory: Path, declared: str = "auto") -> str:
+    """``goemotions`` for an ``auto`` directory holding ``emotions.txt`` and ``train.tsv``.
+
+    Without this, ``auto`` would read GoEmotions' header-less ``.tsv`` files as a table whose
+    first row is a header.
+    """
+    if declared == "auto" and all(
+        (directory / name).is_file() for name in (GOEMOTIONS_NAMES_FILE, "train.tsv")
+    ):
+        return "goemotions"
+    return declared
 
 
 def _check_exists(path: Path) -> None:
@@ -57,6 +76,7 @@ def read_dair(path: Path) -> pd.DataFrame:
     _check_exists(path)
     texts: list[str] = []
     labels: list[str] = []
+    line_numbers: list[int] = []
     with path.open(encoding="utf-8", errors="strict") as handle:
         try:
             for line_no, line in enumerate(handle, start=1):
@@ -71,11 +91,104 @@ def read_dair(path: Path) -> pd.DataFrame:
                     )
                 texts.append(text)
                 labels.append(label.strip())
+                line_numbers.append(line_no)
         except UnicodeDecodeError as error:
             raise DataError(
                 f"{path} is not valid UTF-8 ({error.reason} at byte {error.start})."
             ) from None
-    return pd.DataFrame({"text": texts, "label": labels, "line": range(1, len(texts) + 1)})
+    return pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
+
+
+def read_label_names(path: Path) -> list[str]:
+    """Label names, one a line (GoEmotions' ``emotions.txt``); line i names label id i."""
+    if not path.is_file():
+        raise DataError(
+            f"Label names file not found: {path} (resolved to {path.resolve()}). GoEmotions "
+            f"label ids index into a names file, one name a line; put {GOEMOTIONS_NAMES_FILE} "
+            "beside the data or set `data.label_names_file`."
+        )
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path} is not valid UTF-8 ({error.reason}).") from None
+    # Trailing blank lines are common; a blank line in the middle would shift every id after it.
+    while lines and not lines[-1].strip():
+        lines.pop()
+    names = [line.strip() for line in lines]
+    blank = [i + 1 for i, name in enumerate(names) if not name]
+    if blank:
+        raise DataError(f"{path}:{blank[0]}: blank label name; line i must name label id i - 1.")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise DataError(f"{path}: label names must be unique; repeated: {repeated}.")
+    if len(names) < 2:
+        raise DataError(f"{path}: needs at least 2 label names, got {names}.")
+    return names
+
+
+def read_goemotions(path: Path, names_file: Path, allow_empty_labels: bool = False) -> pd.DataFrame:
+    """Read GoEmotions ``text<TAB>label_ids<TAB>comment_id`` lines into multi-label rows.
+
+    ``label_ids`` are comma-separated 0-based indices into ``names_file``. Lines are split on
+    tabs, not parsed as CSV: texts keep CSV-style doubled quotes that a quote-aware reader
+    would swallow. Every row gets a list of names, even with one id, so the data is
+    multi-label like the corpus.
+    """
+    _check_exists(path)
+    names = read_label_names(names_file)
+    texts: list[str] = []
+    labels: list[list[str]] = []
+    line_numbers: list[int] = []
+    with path.open(encoding="utf-8", errors="strict") as handle:
+        try:
+            for line_no, line in enumerate(handle, start=1):
+                line = line.rstrip("\r\n")
+                if not line.strip():
+                    continue
+                fields = line.split("\t")
+                if len(fields) not in (2, 3):
+                    raise DataError(
+                        f"{path}:{line_no}: expected `text<TAB>label_ids<TAB>id` (2 or 3 "
+                        f"tab-separated fields), got {len(fields)} fields: {line[:80]!r}."
+                    )
+                texts.append(fields[0])
+                labels.append(_goemotions_ids(fields[1], names, f"{path}:{line_no}", names_file))
+                line_numbers.append(line_no)
+                if not labels[-1] and not allow_empty_labels:
+                    raise DataError(
+                        f"{path}:{line_no}: empty label list; every row needs at least one "
+                        "label id. Set `data.allow_empty_labels: true` if a row without labels "
+                        "is a valid 'none of these' example."
+                    )
+        except UnicodeDecodeError as error:
+            raise DataError(
+                f"{path} is not valid UTF-8 ({error.reason} at byte {error.start})."
+            ) from None
+    return pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
+
+
+def _goemotions_ids(field: str, names: list[str], where: str, names_file: Path) -> list[str]:
+    """``"3,27"`` -> ``["annoyance", "neutral"]``; repeated ids count once."""
+    row: list[str] = []
+    for raw in field.split(","):
+        raw = raw.strip()
+        if not raw:
+            continue  # an empty field (no labels) or a trailing comma
+        try:
+            index = int(raw)
+        except ValueError:
+            raise DataError(
+                f"{where}: label id {raw!r} is not an integer; expected comma-separated ids "
+                f"such as `3,27` in the second tab field."
+            ) from None
+        if not 0 <= index < len(names):
+            raise DataError(
+                f"{where}: label id {index} is out of range; {names_file} lists "
+                f"{len(names)} names, so ids run from 0 to {len(names) - 1}."
+            )
+        if names[index] not in row:
+            row.append(names[index])
+    return row
 
 
 def _read_table(path: Path, fmt: str) -> pd.DataFrame:
@@ -105,18 +218,59 @@ def _read_table(path: Path, fmt: str) -> pd.DataFrame:
     raise DataError(f"Unsupported table format {fmt!r} for {path}.")
 
 
-def _normalise_label(value: Any, where: str) -> str | list[str]:
+def _normalise_label(
+    value: Any,
+    where: str,
+    delimiter: str | None = None,
+    allow_empty: bool = False,
+) -> str | list[str]:
+    """One label cell as a name (single-label) or a list of distinct names (multi-label).
+
+    Lists (JSON arrays, Parquet list columns) are multi-label; so are strings when
+    ``delimiter`` is set. An empty list is an error unless ``allow_empty``.
+    """
+    if hasattr(value, "tolist") and not isinstance(value, str):
+        value = value.tolist()  # numpy arrays from parquet list columns
+    missing = value is None or (isinstance(value, float) and pd.isna(value))
+    if delimiter is not None and not isinstance(value, list | tuple):
+        # Blank pieces ("joy|" or an empty cell) carry no label; the emptiness check below
+        # decides whether a row with none is allowed.
+        value = [] if missing else [p for p in str(value).split(delimiter) if p.strip()]
     if isinstance(value, list | tuple):
-        return [str(v).strip() for v in value]
-    if hasattr(value, "tolist"):  # numpy arrays from parquet list columns
-        return [str(v).strip() for v in value.tolist()]
-    if value is None or (isinstance(value, float) and pd.isna(value)) or not str(value).strip():
-        raise DataError(f"{where}: empty label.")
+        names = [str(v).strip() for v in value]
+        if any(not name for name in names):
+            raise DataError(f"{where}: label list {list(value)!r} holds an empty name.")
+        if not names and not allow_empty:
+            raise DataError(
+                f"{where}: empty label list; every row needs at least one label. Set "
+                "`data.allow_empty_labels: true` if a row without labels is a valid 'none of "
+                "these' example (multi-label)."
+            )
+        return list(dict.fromkeys(names))  # a label repeated in one row counts once
+    if missing or not str(value).strip():
+        hint = (
+            " `data.allow_empty_labels` applies to multi-label data only (list-valued labels, "
+            "or `data.label_delimiter` set)."
+            if allow_empty
+            else " Every row needs a label."
+        )
+        raise DataError(f"{where}: empty label.{hint}")
     return str(value).strip()
 
 
-def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> pd.DataFrame:
-    """Read CSV/TSV/JSONL/Parquet with configurable text and label columns."""
+def read_table(
+    path: Path,
+    fmt: str,
+    text_column: str,
+    label_column: str,
+    label_delimiter: str | None = None,
+    allow_empty_labels: bool = False,
+) -> pd.DataFrame:
+    """Read CSV/TSV/JSONL/Parquet with configurable text and label columns.
+
+    List-valued label cells, or string cells split on ``label_delimiter``, make the data
+    multi-label.
+    """
     _check_exists(path)
     frame = _read_table(path, fmt)
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
@@ -129,7 +283,7 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> pd.
     first_line = 2 if fmt in ("csv", "tsv") else 1
     lines = range(first_line, first_line + len(frame))
     labels = [
-        _normalise_label(value, f"{path}:{line}")
+        _normalise_label(value, f"{path}:{line}", label_delimiter, allow_empty_labels)
         for value, line in zip(frame[label_column], lines, strict=True)
     ]
     texts = frame[text_column].tolist()
@@ -140,14 +294,29 @@ def read_table(path: Path, fmt: str, text_column: str, label_column: str) -> pd.
 
 
 def read_file(
-    path: Path, fmt: str, text_column: str = "text", label_column: str = "label"
+    path: Path,
+    fmt: str,
+    text_column: str = "text",
+    label_column: str = "label",
+    *,
+    label_delimiter: str | None = None,
+    allow_empty_labels: bool = False,
+    label_names_file: Path | None = None,
 ) -> pd.DataFrame:
-    """Read one local file in any supported format; adds ``source`` (the path) for errors."""
+    """Read one local file in any supported format; adds ``source`` (the path) for errors.
+
+    ``label_names_file`` (goemotions only) defaults to ``emotions.txt`` beside ``path``.
+    """
     fmt = infer_format(path, fmt)
     if fmt == "dair":
         frame = read_dair(path)
+    elif fmt == "goemotions":
+        names_file = label_names_file or path.parent / GOEMOTIONS_NAMES_FILE
+        frame = read_goemotions(path, names_file, allow_empty_labels)
     else:
-        frame = read_table(path, fmt, text_column, label_column)
+        frame = read_table(
+            path, fmt, text_column, label_column, label_delimiter, allow_empty_labels
+        )
     frame["source"] = str(path)
     return frame
 
@@ -158,7 +327,10 @@ def find_split_files(directory: Path, fmt: str) -> dict[str, Path]:
         raise DataError(
             f"Data directory not found: {directory} (resolved to {directory.resolve()})."
         )
-    suffixes = [s for s, f in TABLE_FORMATS.items() if fmt in ("auto", f)]
+    if fmt == "goemotions":
+        suffixes = [".tsv"]
+    else:
+        suffixes = [s for s, f in TABLE_FORMATS.items() if fmt in ("auto", f)]
     found: dict[str, Path] = {}
     for split, stems in SPLIT_ALIASES.items():
         for stem in stems:
@@ -182,6 +354,8 @@ def read_hub(
     revision: str | None,
     text_column: str,
     label_column: str,
+    label_delimiter: str | None = None,
+    allow_empty_labels: bool = False,
 ) -> tuple[dict[str, pd.DataFrame], list[str] | None]:
     """Read a Hugging Face dataset (Hub id, local dataset directory or ``save_to_disk`` folder).
 
@@ -227,7 +401,10 @@ def read_hub(
         frames[aliases[name]] = pd.DataFrame(
             {
                 "text": split[text_column],
-                "label": [_normalise_label(v, f"{where} row {i}") for i, v in enumerate(labels)],
+                "label": [
+                    _normalise_label(v, f"{where} row {i}", label_delimiter, allow_empty_labels)
+                    for i, v in enumerate(labels)
+                ],
                 "line": range(1, len(split) + 1),
                 "source": where,
             }

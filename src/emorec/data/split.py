@@ -1,31 +1,71 @@
-"""Deterministic splitting, subsampling and cross-split leakage removal."""
+"""Deterministic splitting, subsampling and cross-split leakage removal.
+
+Single-label data is stratified on the label (scikit-learn); multi-label data (list-valued
+labels) with iterative stratification (Sechidis et al. 2011, ``iterative-stratification``),
+which keeps every label's share in each part instead of needing each label combination twice.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit
 from sklearn.model_selection import train_test_split
+
+from emorec.errors import DataError
+from emorec.labels import LabelSpace
+
+
+def _multi_hot(frame: pd.DataFrame) -> np.ndarray | None:
+    """(N, C) indicator of a multi-label frame, None for single-label (or < 2 labels)."""
+    labels = frame["label"].tolist()
+    if all(isinstance(label, str) for label in labels):
+        return None
+    try:
+        return LabelSpace.from_labels(labels).encode(labels)
+    except DataError:  # fewer than 2 distinct labels: nothing to stratify on
+        return None
 
 
 def _stratify_key(frame: pd.DataFrame) -> pd.Series | None:
-    """Labels usable for stratification, or None when a class is too small to split."""
-    if frame["label"].map(lambda v: not isinstance(v, str)).any():
-        # Multi-label rows: stratify on the label combination when every one is frequent enough.
-        key = frame["label"].map(lambda v: "|".join(sorted(v)) if not isinstance(v, str) else v)
-    else:
-        key = frame["label"]
+    """Single-label classes usable for stratification, or None when one is too small."""
+    key = frame["label"]
+    if not all(isinstance(label, str) for label in key):
+        return None  # list labels that _multi_hot could not stratify on
     return key if key.value_counts().min() >= 2 else None
 
 
+def _multilabel_indices(
+    y: np.ndarray, test_size: float | int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (rest, test) with each label's share preserved; same seed and y, same split."""
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=1, test_size=test_size, random_state=seed)
+    rest, test = next(splitter.split(np.zeros(len(y)), y))
+    return rest, test
+
+
 def stratified_subsample(frame: pd.DataFrame, n: int, seed: int) -> pd.DataFrame:
-    """``n`` rows drawn with the class proportions of ``frame`` (all rows when n ≥ len)."""
+    """``n`` rows drawn with the class (or per-label) proportions of ``frame``.
+
+    All rows when ``n >= len(frame)``. Iterative stratification may hand back a few rows more
+    than ``n`` to keep rare labels; a seeded draw trims those, so the result has exactly n.
+    """
     if n >= len(frame):
         return frame
-    key = _stratify_key(frame)
+    y = _multi_hot(frame)
     try:
-        kept, _ = train_test_split(frame, train_size=n, random_state=seed, stratify=key)
+        if y is not None:
+            _, picked = _multilabel_indices(y, n, seed)
+            kept = frame.iloc[picked]
+            if len(kept) > n:
+                kept = kept.sample(n=n, random_state=seed)
+        else:
+            kept, _ = train_test_split(
+                frame, train_size=n, random_state=seed, stratify=_stratify_key(frame)
+            )
     except ValueError:  # a class too rare for the requested size: fall back to a seeded draw
         kept = frame.sample(n=n, random_state=seed)
     return kept.sort_index()
@@ -35,18 +75,26 @@ def split_single_source(
     frame: pd.DataFrame, validation_size: float, test_size: float, seed: int
 ) -> dict[str, pd.DataFrame]:
     """Stratified train/validation/test split of one table; same seed, same split."""
-    key = _stratify_key(frame)
+    y = _multi_hot(frame)
+    share = validation_size / (1 - test_size)  # of what is left once test is taken
     try:
-        rest, test = train_test_split(frame, test_size=test_size, random_state=seed, stratify=key)
-        rest_key = _stratify_key(rest) if key is not None else None
-        train, validation = train_test_split(
-            rest, test_size=validation_size / (1 - test_size), random_state=seed, stratify=rest_key
-        )
+        if y is not None:
+            rest_at, test_at = _multilabel_indices(y, test_size, seed)
+            train_at, validation_at = _multilabel_indices(y[rest_at], share, seed)
+            train, validation = frame.iloc[rest_at[train_at]], frame.iloc[rest_at[validation_at]]
+            test = frame.iloc[test_at]
+        else:
+            key = _stratify_key(frame)
+            rest, test = train_test_split(
+                frame, test_size=test_size, random_state=seed, stratify=key
+            )
+            rest_key = _stratify_key(rest) if key is not None else None
+            train, validation = train_test_split(
+                rest, test_size=share, random_state=seed, stratify=rest_key
+            )
     except ValueError:
         rest, test = train_test_split(frame, test_size=test_size, random_state=seed)
-        train, validation = train_test_split(
-            rest, test_size=validation_size / (1 - test_size), random_state=seed
-        )
+        train, validation = train_test_split(rest, test_size=share, random_state=seed)
     return {
         "train": train.sort_index(),
         "validation": validation.sort_index(),
@@ -92,8 +140,8 @@ def remove_leakage(
 
 
 def label_distribution(frame: pd.DataFrame) -> dict[str, int]:
-    labels = frame["label"].map(lambda v: [v] if isinstance(v, str) else list(v))
-    values, counts = np.unique(
-        np.concatenate(labels.to_numpy()) if len(labels) else [], return_counts=True
+    """Rows per label (a multi-label row counts once for each of its labels), by name."""
+    counts = Counter(
+        name for label in frame["label"] for name in ([label] if isinstance(label, str) else label)
     )
-    return {str(v): int(c) for v, c in zip(values, counts, strict=True)}
+    return {name: counts[name] for name in sorted(counts)}

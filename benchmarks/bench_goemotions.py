@@ -1,0 +1,119 @@
+"""Benchmark: GoEmotions (28 labels, multi-label) and its Ekman grouping with the offline MiniLM.
+
+    .venv/bin/python -m benchmarks.bench_goemotions [--config C] [--ekman-config C] [--set k=v]
+
+Trains on train.tsv, fits temperature and per-label thresholds on dev.tsv only, scores
+test.tsv. A TF-IDF + one-vs-rest balanced logistic regression baseline, thresholds tuned on dev
+the same way, runs in the same script. Writes benchmarks/results/goemotions.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+from sklearn.multiclass import OneVsRestClassifier
+
+from benchmarks._common import write_result
+from emorec.calibrate import ThresholdTuner
+from emorec.config import load_config
+from emorec.data import PreparedData
+from emorec.pipeline import RunResult, run
+
+
+def tfidf_ovr_baseline(prepared: PreparedData) -> dict[str, float]:
+    """TF-IDF + one-vs-rest balanced logistic regression; thresholds tuned on validation."""
+    splits = prepared.splits
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_train = vectorizer.fit_transform(splits["train"]["clean_text"])
+    x_val = vectorizer.transform(splits["validation"]["clean_text"])
+    x_test = vectorizer.transform(splits["test"]["clean_text"])
+    y_train, y_val, y_test = (
+        np.asarray(splits[s]["labels"], dtype=np.int64) for s in ("train", "validation", "test")
+    )
+    model = OneVsRestClassifier(
+        LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000), n_jobs=2
+    ).fit(x_train, y_train)
+    tuner = ThresholdTuner().fit(model.predict_proba(x_val), y_val)
+    predicted = tuner.predict(model.predict_proba(x_test))
+    return {
+        "baseline_test_macro_f1": float(
+            f1_score(y_test, predicted, average="macro", zero_division=0)
+        ),
+        "baseline_test_micro_f1": float(
+            f1_score(y_test, predicted, average="micro", zero_division=0)
+        ),
+    }
+
+
+def summarise(result: RunResult) -> dict[str, Any]:
+    m = result.evaluation.metrics
+    names = [
+        key.split("/")[1] for key in m if key.startswith("calibrated/") and key.endswith("/f1")
+    ]
+    return {
+        "test_macro_f1_tuned": m["calibrated/macro_f1"],
+        "test_macro_f1_at_0_5": m["fixed/macro_f1"],
+        "test_micro_f1_tuned": m["calibrated/micro_f1"],
+        "test_micro_f1_at_0_5": m["fixed/micro_f1"],
+        "test_roc_auc_macro": m["calibrated/roc_auc_macro"],
+        "test_hamming_score_tuned": m["calibrated/hamming_score"],
+        "test_exact_match_tuned": m["calibrated/exact_match"],
+        "test_per_label_f1_tuned": {name: m[f"calibrated/{name}/f1"] for name in names},
+        "temperature": result.calibration.temperature,
+        "train_seconds": result.train_metrics["train_seconds"],
+        "train_samples_per_s": result.train_metrics["train_samples_per_s"],
+        "epochs": result.train_metrics["epochs"],
+        "sizes": result.prepare_report["sizes"],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--config", default="configs/goemotions.yaml")
+    parser.add_argument("--ekman-config", default="configs/goemotions-ekman.yaml")
+    parser.add_argument("--set", action="append", default=[], dest="overrides")
+    args = parser.parse_args()
+    overrides = ["training.resume=false", *args.overrides]
+
+    started = time.perf_counter()
+    full = run(load_config(args.config, overrides))
+    full_summary = summarise(full)
+    from emorec.data import prepare
+
+    baseline = tfidf_ovr_baseline(prepare(load_config(args.config, overrides)))
+    ekman = run(load_config(args.ekman_config, overrides))
+    ekman_summary = summarise(ekman)
+
+    payload = {
+        "config": args.config,
+        "ekman_config": args.ekman_config,
+        "overrides": args.overrides,
+        **full_summary,
+        **baseline,
+        "ekman_test_macro_f1": ekman_summary["test_macro_f1_tuned"],
+        "ekman_test_macro_f1_at_0_5": ekman_summary["test_macro_f1_at_0_5"],
+        "ekman": ekman_summary,
+        "wall_seconds": round(time.perf_counter() - started, 1),
+    }
+    path = write_result("goemotions", payload)
+    print(f"wrote {path}")
+    for key in (
+        "test_macro_f1_tuned",
+        "test_macro_f1_at_0_5",
+        "test_micro_f1_tuned",
+        "test_roc_auc_macro",
+        "ekman_test_macro_f1",
+        "baseline_test_macro_f1",
+        "train_seconds",
+    ):
+        print(f"{key:>24}: {payload[key]}")
+
+
+if __name__ == "__main__":
+    main()
