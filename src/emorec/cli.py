@@ -107,6 +107,12 @@ def prepare(config: ConfigArg, set_: SetOpt = None, set_file: SetFileOpt = None)
         f"train∩validation {leakage['train_validation_overlap']}, validation∩test "
         f"{leakage['validation_test_overlap']}; removed ({leakage['policy']}): {leakage['removed']}"
     )
+    mapping = report.get("label_mapping")
+    if mapping:
+        console.print(
+            f"Label mapping → {', '.join(mapping['labels'])}; rows dropped with no label left: "
+            f"{mapping['rows_dropped']}"
+        )
     console.print(f"Cache: [bold]{prepared.cache_path}[/]")
 
 
