@@ -85,3 +85,42 @@ def test_losses_train_and_fp16_falls_back_on_cpu(make_config, loss: str) -> None
 def test_multi_label_loss_on_single_label_data_is_a_config_error(make_config) -> None:
     with pytest.raises(ConfigError, match="bce"):
         train(make_config("training.loss_type=bce"), progress=False)
+
+
+@pytest.mark.parametrize("head", ["linear", "pre_classifier"])
+def test_first_token_heads_train_save_and_reload(make_config, head: str) -> None:
+    from emorec.inference import EmotionClassifier
+    from emorec.modeling import FirstTokenClassifier
+
+    result = train(make_config(f"model.head={head}", "model.dropout=0.2"), progress=False)
+    model = result.classifier.model
+    assert isinstance(model, FirstTokenClassifier)
+    assert (model.pre_classifier is not None) == (head == "pre_classifier")
+    assert model.dropout.p == pytest.approx(0.2)
+    assert (result.model_dir / "head.safetensors").is_file()
+    texts = ["i feel so happy", "so scared and nervous today"]
+    reloaded = EmotionClassifier.from_pretrained(result.model_dir)
+    assert isinstance(reloaded.model, FirstTokenClassifier)
+    np.testing.assert_allclose(result.classifier.logits(texts), reloaded.logits(texts), atol=1e-5)
+
+
+def test_first_token_head_is_what_the_docs_say() -> None:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from emorec.modeling import FirstTokenClassifier
+
+    config = BertConfig(
+        vocab_size=50,
+        hidden_size=8,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=16,
+        num_labels=3,
+    )
+    model = FirstTokenClassifier(BertModel(config, add_pooling_layer=False), "pre_classifier", 0.0)
+    model.eval()
+    ids = torch.tensor([[1, 5, 7, 2]])
+    first = model.encoder(input_ids=ids).last_hidden_state[:, 0]
+    expected = model.classifier(torch.tanh(model.pre_classifier(first)))
+    torch.testing.assert_close(model(input_ids=ids).logits, expected)

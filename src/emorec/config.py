@@ -38,6 +38,13 @@ class ModelConfig(StrictModel):
     dropout: float | None = Field(
         None, ge=0.0, lt=1.0, description="Override the backbone's dropout (None keeps it)."
     )
+    head: Literal["auto", "linear", "pre_classifier"] = Field(
+        "auto",
+        description="Classification head. `auto`: the backbone's own transformers head "
+        "(BERT/MiniLM: pooler dense → tanh → dropout → linear; loadable with plain "
+        "transformers). `linear`: dropout → linear on the first token. `pre_classifier`: "
+        "linear → tanh → dropout → linear on the first token.",
+    )
 
 
 class SplitConfig(StrictModel):

@@ -111,7 +111,9 @@ class EmotionClassifier:
     ) -> EmotionClassifier:
         """Load a model directory, or a Hugging Face Hub repo id (downloaded when online)."""
         from safetensors import SafetensorError
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
+        from transformers import AutoTokenizer
+
+        from emorec.modeling import load_classifier
 
         directory = Path(path) if _is_local(path) else _download(str(path), revision)
         if not directory.is_dir():
@@ -139,7 +141,7 @@ class EmotionClassifier:
         calibration = Calibration.load(calibration_path) if calibration_path.is_file() else None
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(directory))
-            model = AutoModelForSequenceClassification.from_pretrained(str(directory))
+            model = load_classifier(directory)
         except (OSError, ValueError, RuntimeError, SafetensorError) as error:
             raise ModelDirError(
                 f"Could not load the model or tokenizer in {directory}: {error}. The directory "

@@ -153,7 +153,7 @@ def train(
     work_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(work_dir / "config.yaml", config.to_yaml())
 
-    model = build_model(config.model.name, space, config.model.dropout)
+    model = build_model(config.model.name, space, config.model.dropout, config.model.head)
     callbacks = list(callbacks or [])
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
