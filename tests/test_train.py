@@ -124,3 +124,14 @@ def test_first_token_head_is_what_the_docs_say() -> None:
     first = model.encoder(input_ids=ids).last_hidden_state[:, 0]
     expected = model.classifier(torch.tanh(model.pre_classifier(first)))
     torch.testing.assert_close(model(input_ids=ids).logits, expected)
+
+
+def test_fp16_only_when_cuda_is_available(make_config, tmp_path) -> None:
+    import torch
+
+    from emorec.train import training_arguments
+
+    args = training_arguments(make_config("training.fp16=true"), tmp_path, progress=False)
+    assert args.fp16 is torch.cuda.is_available()
+    assert args.use_cpu is not torch.cuda.is_available()
+    assert training_arguments(make_config(), tmp_path, progress=False).fp16 is False

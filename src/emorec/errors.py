@@ -21,3 +21,7 @@ class DataError(EmorecError, ValueError):
 
 class ModelDirError(EmorecError, OSError):
     """A model directory is missing files or holds files emorec cannot read."""
+
+
+class MissingDependencyError(EmorecError, ImportError):
+    """An optional dependency (ONNX Runtime, ...) is needed but not installed."""

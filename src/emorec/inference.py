@@ -2,19 +2,26 @@
 
 A model directory is self-contained: transformers weights and config, the tokenizer,
 ``emorec.json`` (labels, cleaning settings, max length), ``calibration.json`` (temperature,
-decision offsets or thresholds), the resolved ``config.yaml`` and the metrics. This module never
-imports training code.
+decision offsets or thresholds), the resolved ``config.yaml``, the metrics and, after
+``emorec export``, ONNX models (``model.onnx``, ``model.int8.onnx``) described in
+``export.json``. This module never imports training code.
+
+One code path serves every backend: clean → tokenize → length-sorted batches padded per batch →
+backend → (window merge) → calibration. A backend only maps a padded batch of token ids to
+logits (:class:`Backend`): :class:`TorchBackend` runs the PyTorch module, :class:`OnnxBackend`
+an ONNX Runtime session.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, Protocol, overload
 
 import numpy as np
 import torch
@@ -23,14 +30,30 @@ import emorec
 from emorec._io import atomic_write_json, atomic_write_text
 from emorec.calibrate import CALIBRATION_FILENAME as CALIBRATION_FILE
 from emorec.calibrate import Calibration
-from emorec.errors import DataError, ModelDirError
+from emorec.errors import ConfigError, DataError, MissingDependencyError, ModelDirError
 from emorec.labels import LabelSpace
 from emorec.text import CleaningConfig, TextCleaner
 
-EMOREC_FILE = "emorec.json"
+logger = logging.getLogger(__name__)
 
+EMOREC_FILE = "emorec.json"
+EXPORT_FILE = "export.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+# ONNX models written by `emorec export`, by precision; `precision="auto"` tries them in order.
+ONNX_FILES = {"int8": "model.int8.onnx", "fp32": "model.onnx"}
+
 Decision = Literal["calibrated", "argmax"]
+BackendName = Literal["auto", "torch", "onnx"]
+Precision = Literal["auto", "fp32", "int8"]
+LongText = Literal["truncate", "window"]
+WindowAggregate = Literal["mean", "max"]
+BACKENDS = ("auto", "torch", "onnx")
+PRECISIONS = ("auto", "fp32", "int8")
+LONG_TEXT = ("truncate", "window")
+AGGREGATES = ("mean", "max")
+ONNX_INSTALL_HINT = 'pip install "emorec[onnx]" (or: pip install onnxruntime onnx)'
+# Merged window probabilities are mapped back to logits; clipping keeps log(p) finite.
+_PROB_EPS = 1e-7
 
 
 @dataclass
@@ -46,6 +69,87 @@ class Prediction:
     label: str | None
     labels: list[str]
     scores: dict[str, float] = field(default_factory=dict)
+
+
+# ---- backends ----------------------------------------------------------------------------
+class Backend(Protocol):
+    """Maps a padded batch ``{input name: (B, S) int64}`` to logits ``(B, C)`` float32."""
+
+    name: str
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
+
+
+class TorchBackend:
+    """A PyTorch sequence classifier (anything returning ``.logits``) on its own device."""
+
+    name = "torch"
+
+    def __init__(self, model: torch.nn.Module, num_threads: int | None = None) -> None:
+        self.model = model.eval()
+        if num_threads is not None:
+            # Process-wide in torch: the last classifier loaded sets it for all of them.
+            torch.set_num_threads(num_threads)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.inference_mode()
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        device = self.device
+        inputs = {name: torch.from_numpy(ids).to(device) for name, ids in batch.items()}
+        return self.model(**inputs).logits.float().cpu().numpy()
+
+
+def import_onnxruntime() -> Any:
+    """``onnxruntime``, imported on first use (an optional dependency)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise MissingDependencyError(
+            f"ONNX inference and export need ONNX Runtime, which is not installed: "
+            f"{ONNX_INSTALL_HINT}."
+        ) from None
+    return onnxruntime
+
+
+class OnnxBackend:
+    """An ONNX Runtime CPU session over an exported model (see :mod:`emorec.export`)."""
+
+    def __init__(
+        self, path: str | Path, num_threads: int | None = None, name: str | None = None
+    ) -> None:
+        ort = import_onnxruntime()
+        self.path = Path(path)
+        self.name = name or "onnx"
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if num_threads is not None:
+            options.intra_op_num_threads = num_threads
+        # One operator at a time: the batches are sequential, parallelism lives inside ops.
+        options.inter_op_num_threads = 1
+        try:
+            self.session = ort.InferenceSession(
+                str(self.path), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises its own exception types (Fail, InvalidGraph...)
+            raise ModelDirError(
+                f"ONNX Runtime could not load {self.path}: {error}. Export it again with "
+                "`emorec export MODEL_DIR --format onnx`."
+            ) from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+        self.num_outputs = self.session.get_outputs()[0].shape[-1]
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+        missing = [name for name in self.input_names if name not in batch]
+        if missing:
+            raise ModelDirError(
+                f"{self.path} expects inputs {self.input_names} but the tokenizer gives "
+                f"{sorted(batch)}; was it exported from another model?"
+            )
+        (logits,) = self.session.run(["logits"], {name: batch[name] for name in self.input_names})
+        return logits
 
 
 def _is_local(path: str | Path) -> bool:
@@ -67,17 +171,86 @@ def _download(repo_id: str, revision: str | None) -> Path:
         ) from None
 
 
+def _check_choice(name: str, value: Any, allowed: Sequence[Any]) -> None:
+    if value not in allowed:
+        choices = ", ".join(map(repr, allowed))
+        raise ConfigError(f"{name} must be one of {choices}; got {value!r}.")
+
+
+def _onnx_file(directory: Path, precision: Precision) -> Path | None:
+    """The exported model for ``precision`` (``auto``: int8, else fp32), or None."""
+    wanted = ONNX_FILES if precision == "auto" else {precision: ONNX_FILES[precision]}
+    for filename in wanted.values():
+        if (directory / filename).is_file():
+            return directory / filename
+    return None
+
+
+def _onnxruntime_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+def _choose_backend(
+    directory: Path, backend: BackendName, precision: Precision, device: str | None
+) -> Path | None:
+    """The ONNX file to run, or None for PyTorch."""
+    onnx_path = _onnx_file(directory, precision)
+    export_hint = (
+        f"`emorec export {directory} --format onnx"
+        f"{' --quantize int8' if precision == 'int8' else ''}`"
+    )
+    if backend == "torch":
+        return None
+    if backend == "onnx":
+        if device not in (None, "cpu"):
+            raise ConfigError(f"backend='onnx' runs on the CPU; got device={device!r}.")
+        if onnx_path is None:
+            wanted = (
+                " or ".join(ONNX_FILES.values()) if precision == "auto" else ONNX_FILES[precision]
+            )
+            raise ModelDirError(f"{directory} has no {wanted}; create it with {export_hint}.")
+        return onnx_path
+    # auto: ONNX when an export is present and usable here, else PyTorch.
+    if onnx_path is None:
+        if precision != "auto":
+            raise ModelDirError(
+                f"{directory} has no {ONNX_FILES[precision]} (precision={precision!r}); create "
+                f"it with {export_hint}, or use precision='auto'."
+            )
+        return None
+    if device not in (None, "cpu"):
+        return None
+    if not _onnxruntime_installed():
+        logger.warning(
+            "%s has an ONNX model but onnxruntime is not installed; using PyTorch (%s).",
+            directory,
+            ONNX_INSTALL_HINT,
+        )
+        return None
+    return onnx_path
+
+
 class EmotionClassifier:
     """A fine-tuned emotion classifier with its cleaning and calibrated decision rule.
 
     >>> clf = EmotionClassifier.from_pretrained("models/dair-emotion")
     >>> clf.predict("i feel so happy today").label
     'joy'
+
+    ``backend`` maps token ids to logits (PyTorch by default, or ONNX Runtime); ``model`` may
+    then be None. Texts longer than ``max_length`` tokens are cut (``long_text="truncate"``) or
+    split into windows of ``max_length`` tokens overlapping by ``window_overlap`` tokens
+    (``"window"``), whose probabilities are merged per text by ``window_aggregate``:
+    ``"mean"`` (the average) or ``"max"`` (per label, the highest; renormalised for
+    single-label models). ``batch_size``, ``long_text``, ``window_overlap`` and
+    ``window_aggregate`` may be changed on the instance.
     """
 
     def __init__(
         self,
-        model: torch.nn.Module,
+        model: torch.nn.Module | None,
         tokenizer: Any,
         label_space: LabelSpace,
         cleaning: CleaningConfig | None = None,
@@ -85,8 +258,16 @@ class EmotionClassifier:
         max_length: int = 128,
         config: Any = None,
         batch_size: int = 64,
+        *,
+        backend: Backend | None = None,
+        long_text: LongText = "truncate",
+        window_overlap: int | None = None,
+        window_aggregate: WindowAggregate = "mean",
     ) -> None:
-        self.model = model.eval()
+        if model is None and backend is None:
+            raise ConfigError("EmotionClassifier needs a model or a backend; got neither.")
+        self.model = model.eval() if model is not None else None
+        self.backend: Backend = backend if backend is not None else TorchBackend(self.model)
         self.tokenizer = tokenizer
         self.label_space = label_space
         self.cleaning = cleaning or CleaningConfig()
@@ -95,6 +276,10 @@ class EmotionClassifier:
         self.max_length = max_length
         self.config = config
         self.batch_size = batch_size
+        self.long_text = long_text
+        self.window_overlap = window_overlap
+        self.window_aggregate = window_aggregate
+        self._check_params()
 
     @property
     def labels(self) -> list[str]:
@@ -102,26 +287,52 @@ class EmotionClassifier:
 
     @property
     def device(self) -> torch.device:
+        if self.model is None:
+            return torch.device("cpu")  # ONNX Runtime runs on the CPU here
         return next(self.model.parameters()).device
 
     # ---- loading and saving -------------------------------------------------------------
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, revision: str | None = None, device: str | None = None
+        cls,
+        path: str | Path,
+        revision: str | None = None,
+        device: str | None = None,
+        *,
+        backend: BackendName = "auto",
+        precision: Precision = "auto",
+        num_threads: int | None = None,
+        batch_size: int = 64,
+        long_text: LongText = "truncate",
+        window_overlap: int | None = None,
+        window_aggregate: WindowAggregate = "mean",
     ) -> EmotionClassifier:
-        """Load a model directory, or a Hugging Face Hub repo id (downloaded when online)."""
+        """Load a model directory, or a Hugging Face Hub repo id (downloaded when online).
+
+        ``backend``: ``"torch"``, ``"onnx"`` (a model written by ``emorec export``), or
+        ``"auto"``: ONNX when an exported model is present, onnxruntime is installed and the
+        device is the CPU, else PyTorch. ``precision`` picks the ONNX model: ``"int8"``,
+        ``"fp32"`` or ``"auto"`` (int8 when exported, else fp32). ``num_threads`` sets the
+        intra-op threads of ONNX Runtime or PyTorch (process-wide for PyTorch). The other
+        keywords are the constructor's.
+        """
         from safetensors import SafetensorError
         from transformers import AutoTokenizer
 
         from emorec.modeling import load_classifier
 
+        _check_choice("backend", backend, BACKENDS)
+        _check_choice("precision", precision, PRECISIONS)
+        if num_threads is not None and (not isinstance(num_threads, int) or num_threads < 1):
+            raise ConfigError(f"num_threads must be a positive integer or None; got {num_threads}.")
         directory = Path(path) if _is_local(path) else _download(str(path), revision)
         if not directory.is_dir():
             raise ModelDirError(f"{directory} is a file; expected a model directory.")
+        onnx_path = _choose_backend(directory, backend, precision, device)
         missing = [
             name for name in (EMOREC_FILE, "config.json") if not (directory / name).is_file()
         ]
-        if not any((directory / w).is_file() for w in WEIGHT_FILES):
+        if onnx_path is None and not any((directory / w).is_file() for w in WEIGHT_FILES):
             missing.append(" or ".join(WEIGHT_FILES))
         if missing:
             raise ModelDirError(
@@ -139,32 +350,63 @@ class EmotionClassifier:
             ) from None
         calibration_path = directory / CALIBRATION_FILE
         calibration = Calibration.load(calibration_path) if calibration_path.is_file() else None
+        model = None
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(directory))
-            model = load_classifier(directory)
+            if onnx_path is None:
+                model = load_classifier(directory)
         except (OSError, ValueError, RuntimeError, SafetensorError) as error:
             raise ModelDirError(
                 f"Could not load the model or tokenizer in {directory}: {error}. The directory "
                 "may be corrupted; train again or restore it."
             ) from None
-        if model.config.num_labels != label_space.num_labels:
+        if model is not None:
+            outputs = model.config.num_labels
+            if device is not None:
+                model.to(device)
+            engine: Backend = TorchBackend(model, num_threads)
+        else:
+            precision_name = next(k for k, v in ONNX_FILES.items() if v == onnx_path.name)
+            engine = OnnxBackend(onnx_path, num_threads, name=f"onnx-{precision_name}")
+            outputs = engine.num_outputs
+        if outputs != label_space.num_labels:
             raise ModelDirError(
-                f"{directory}: the model has {model.config.num_labels} outputs but "
+                f"{directory}: the model has {outputs} outputs but "
                 f"{EMOREC_FILE} lists {label_space.num_labels} labels."
             )
-        if device is not None:
-            model.to(device)
         config = None
         if (directory / "config.yaml").is_file():
             from emorec.config import load_config
 
             config = load_config(directory / "config.yaml")
-        return cls(model, tokenizer, label_space, cleaning, calibration, max_length, config)
+        return cls(
+            model,
+            tokenizer,
+            label_space,
+            cleaning,
+            calibration,
+            max_length,
+            config,
+            batch_size,
+            backend=engine,
+            long_text=long_text,
+            window_overlap=window_overlap,
+            window_aggregate=window_aggregate,
+        )
 
     def save_pretrained(
         self, directory: str | Path, train_metrics: dict[str, Any] | None = None
     ) -> Path:
-        """Write a self-contained model directory atomically (a temp dir, then a rename)."""
+        """Write a self-contained model directory atomically (a temp dir, then a rename).
+
+        Needs the PyTorch model; ONNX exports of an earlier model are not carried over (they
+        would no longer match the weights), so export again after saving.
+        """
+        if self.model is None:
+            raise ModelDirError(
+                f"save_pretrained needs the PyTorch weights, but this classifier runs "
+                f"{self.backend.name}; load it with backend='torch' to save it."
+            )
         directory = Path(directory)
         directory.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}-"))
@@ -193,33 +435,121 @@ class EmotionClassifier:
         return directory
 
     # ---- prediction ----------------------------------------------------------------------
+    def _check_params(self) -> None:
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"batch_size must be a positive integer; got {self.batch_size!r}.")
+        _check_choice("long_text", self.long_text, LONG_TEXT)
+        _check_choice("window_aggregate", self.window_aggregate, AGGREGATES)
+        if self.long_text == "window":
+            room = self.max_length - self.tokenizer.num_special_tokens_to_add()
+            overlap = self.window_overlap
+            if overlap is not None and (not isinstance(overlap, int) or not 0 <= overlap < room):
+                raise ConfigError(
+                    f"window_overlap must be an integer in [0, {room}) (max_length "
+                    f"{self.max_length} minus special tokens); got {overlap!r}."
+                )
+
     def clean(self, texts: Sequence[str]) -> list[str]:
         for i, text in enumerate(texts):
             if not isinstance(text, str):
                 raise DataError(f"Text {i} must be a string, got {type(text).__name__}.")
         return self.cleaner.clean_batch(texts)
 
+    def _encode(self, clean_texts: list[str]) -> tuple[dict[str, list[list[int]]], np.ndarray]:
+        """Token ids of each model input, and the text each row belongs to.
+
+        Truncating, row i is text i. With windows a long text gives several rows, consecutive
+        windows sharing ``window_overlap`` tokens (HF tokenizers call it ``stride``).
+        """
+        if self.long_text == "truncate":
+            encoded = self.tokenizer(clean_texts, truncation=True, max_length=self.max_length)
+            return dict(encoded), np.arange(len(clean_texts))
+        if not getattr(self.tokenizer, "is_fast", False):
+            raise ConfigError("long_text='window' needs a fast (Rust) tokenizer.")
+        room = self.max_length - self.tokenizer.num_special_tokens_to_add()
+        overlap = room // 2 if self.window_overlap is None else self.window_overlap
+        encoded = dict(
+            self.tokenizer(
+                clean_texts,
+                truncation=True,
+                max_length=self.max_length,
+                stride=overlap,
+                return_overflowing_tokens=True,
+            )
+        )
+        owner = np.asarray(encoded.pop("overflow_to_sample_mapping"), dtype=np.int64)
+        return encoded, owner
+
     def _batches(
-        self, clean_texts: list[str]
-    ) -> Iterator[tuple[np.ndarray, dict[str, torch.Tensor]]]:
-        """Length-sorted batches padded per batch: ``(indices, model inputs)``."""
-        encoded = self.tokenizer(clean_texts, truncation=True, max_length=self.max_length)
-        ids = encoded["input_ids"]
-        order = np.argsort([len(x) for x in ids], kind="stable")
+        self, encoded: dict[str, list[list[int]]]
+    ) -> Iterator[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Length-sorted batches padded to their longest row: ``(row indices, inputs)``."""
+        lengths = np.fromiter(map(len, encoded["input_ids"]), np.int64, len(encoded["input_ids"]))
+        order = np.argsort(lengths, kind="stable")
+        pad_values = {
+            "input_ids": self.tokenizer.pad_token_id or 0,
+            "token_type_ids": getattr(self.tokenizer, "pad_token_type_id", 0),
+        }
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
         for start in range(0, len(order), self.batch_size):
             index = order[start : start + self.batch_size]
-            features = [{key: encoded[key][i] for key in encoded} for i in index]
-            batch = self.tokenizer.pad(features, return_tensors="pt")
-            yield index, {k: v.to(self.device) for k, v in batch.items()}
+            width = int(lengths[index[-1]])  # sorted ascending: the last row is the longest
+            batch = {}
+            for name, rows in encoded.items():
+                array = np.full((len(index), width), pad_values.get(name, 0), dtype=np.int64)
+                for r, i in enumerate(index):
+                    row = rows[i]
+                    if left:
+                        array[r, width - len(row) :] = row
+                    else:
+                        array[r, : len(row)] = row
+                batch[name] = array
+            yield index, batch
 
-    @torch.inference_mode()
-    def logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Raw model outputs ``(N, C)`` for ``texts`` (cleaned here), in input order."""
+    def _forward(self, clean_texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Logits of every row ``(R, C)`` in row order, and the text of each row ``(R,)``."""
+        encoded, owner = self._encode(clean_texts)
+        result = np.zeros((len(owner), self.label_space.num_labels), dtype=np.float32)
+        for index, batch in self._batches(encoded):
+            result[index] = self.backend(batch)
+        return result, owner
+
+    def _logits(self, texts: Sequence[str], rule: Calibration) -> np.ndarray:
+        """Per-text logits; the windows of a long text are merged in ``rule``'s probabilities."""
+        self._check_params()  # the settings are public attributes and may have changed
         clean_texts = self.clean(texts)
-        result = np.zeros((len(clean_texts), self.label_space.num_labels), dtype=np.float32)
-        for index, batch in self._batches(clean_texts):
-            result[index] = self.model(**batch).logits.float().cpu().numpy()
-        return result
+        logits, owner = self._forward(clean_texts)
+        if len(owner) == len(clean_texts):  # one row per text: nothing to merge
+            return logits
+        return self._merge_windows(logits, owner, len(clean_texts), rule)
+
+    def _merge_windows(
+        self, logits: np.ndarray, owner: np.ndarray, n_texts: int, rule: Calibration
+    ) -> np.ndarray:
+        """Merge window probabilities per text, then map them back to logits for ``rule``.
+
+        The returned z satisfies ``rule.probabilities(z) == merged`` (up to renormalising
+        single-label "max"), so calibration and decisions work unchanged on merged windows.
+        """
+        probs = rule.probabilities(logits)  # (R, C)
+        if self.window_aggregate == "mean":
+            merged = np.zeros((n_texts, probs.shape[1]))
+            np.add.at(merged, owner, probs)
+            merged /= np.bincount(owner, minlength=n_texts)[:, None]
+        else:
+            merged = np.zeros((n_texts, probs.shape[1]))
+            np.maximum.at(merged, owner, probs)
+        merged = np.clip(merged, _PROB_EPS, 1 - _PROB_EPS)
+        inverse = np.log(merged) - np.log1p(-merged) if rule.multi_label else np.log(merged)
+        return (inverse * rule.temperature).astype(np.float32)
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw model outputs ``(N, C)`` for ``texts`` (cleaned here), in input order.
+
+        With ``long_text="window"`` they are the merged uncalibrated window probabilities
+        mapped back to logits (log-probabilities, or log-odds for multi-label models).
+        """
+        return self._logits(texts, self._rule("argmax"))
 
     def _rule(self, decision: Decision) -> Calibration:
         if decision == "calibrated":
@@ -237,7 +567,11 @@ class EmotionClassifier:
     ) -> np.ndarray:
         """Probabilities ``(N, C)`` (or ``(C,)`` for one string), temperature-scaled."""
         single = isinstance(texts, str)
-        probs = self._rule(decision).probabilities(self.logits([texts] if single else texts))
+        rule = self._rule(decision)
+        batch = [texts] if single else list(texts)
+        if not batch:
+            return np.zeros((0, self.label_space.num_labels))
+        probs = rule.probabilities(self._logits(batch, rule))
         return probs[0] if single else probs
 
     @overload
@@ -260,7 +594,9 @@ class EmotionClassifier:
         if top_k is not None and not 1 <= top_k <= self.label_space.num_labels:
             raise ValueError(f"top_k must be in [1, {self.label_space.num_labels}], got {top_k}.")
         rule = self._rule(decision)
-        logits = self.logits(batch)
+        if not batch:
+            return []
+        logits = self._logits(batch, rule)
         probs = rule.probabilities(logits)
         decided = rule.decide(logits)
         predictions = [

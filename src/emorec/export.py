@@ -1,0 +1,439 @@
+"""ONNX export with an accuracy gate: ``emorec export MODEL_DIR --format onnx [--quantize int8]``.
+
+Steps, all in a temporary directory inside the model directory:
+
+1. ``torch.onnx.export`` of the PyTorch classifier, ``(input_ids, attention_mask[,
+   token_type_ids]) → logits`` with dynamic batch and sequence axes;
+2. ONNX Runtime's transformer optimiser (fused attention, GELU, LayerNorm, embeddings), before
+   quantization because the fusions do not match a quantized graph;
+3. with ``quantize="int8"``, dynamic int8 quantization of the weights, per output channel;
+4. the accuracy gate: PyTorch and the exported model classify the same labelled texts (the
+   validation split rebuilt from the model's ``config.yaml``, or a file) with the calibrated
+   decision rule; when accuracy or macro-F1 drops by more than ``max_drop`` points, or fp32
+   probabilities differ from PyTorch's, the export is refused and the model directory is left
+   exactly as it was.
+
+A passing export is moved into place (``model.onnx`` or ``model.int8.onnx``) and described in
+``export.json`` (one entry per precision: file size and hash, opset, fused operators,
+quantization settings, the gate's data, scores and deltas, library versions).
+``EmotionClassifier.from_pretrained(dir)`` then runs it with ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import inspect
+import logging
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+
+import emorec
+from emorec._io import atomic_write_json
+from emorec.calibrate import macro_f1
+from emorec.errors import (
+    ConfigError,
+    DataError,
+    EmorecError,
+    MissingDependencyError,
+    ModelDirError,
+)
+from emorec.inference import (
+    EXPORT_FILE,
+    ONNX_FILES,
+    ONNX_INSTALL_HINT,
+    EmotionClassifier,
+    OnnxBackend,
+    import_onnxruntime,
+)
+
+logger = logging.getLogger(__name__)
+
+Quantize = Literal["int8"] | None
+DEFAULT_OPSET = 17
+DEFAULT_MAX_DROP = 0.5  # points of accuracy or macro-F1
+# fp32 ONNX must reproduce PyTorch: fused kernels differ from it by ~1e-6, a wrong graph by far more.
+FP32_PROB_TOLERANCE = 1e-3
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class ExportRefusedError(EmorecError):
+    """The exported model failed the accuracy gate; nothing was written."""
+
+    def __init__(self, message: str, gate: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.gate = gate
+
+
+@dataclass
+class ExportResult:
+    """A passed export: the file written and its ``export.json`` entry."""
+
+    path: Path
+    precision: str
+    metadata: dict[str, Any]
+
+    @property
+    def gate(self) -> dict[str, Any]:
+        return self.metadata["gate"]
+
+
+# ---- graph export --------------------------------------------------------------------------
+def _additive_mask(mask: torch.Tensor) -> torch.Tensor:
+    """``(B, S)`` 0/1 padding mask → ``(B, 1, S, S)`` additive float mask.
+
+    transformers 5 builds the padding mask with index arithmetic that ONNX Runtime's attention
+    fusion does not recognise; this spelling (expand, ``1 - mask``, fill with the float
+    minimum, as transformers 4 did) is a pattern the fusion matches, and models take a
+    prepared 4D mask as it is.
+    """
+    batch, length = mask.shape
+    expanded = mask[:, None, None, :].expand(batch, 1, length, length).to(torch.float32)
+    inverted = 1.0 - expanded
+    return inverted.masked_fill(inverted.to(torch.bool), torch.finfo(torch.float32).min)
+
+
+class _LogitsGraph(torch.nn.Module):
+    """Positional token inputs → logits: the function ``torch.onnx.export`` traces."""
+
+    def __init__(self, model: torch.nn.Module, input_names: Sequence[str], additive_mask: bool):
+        super().__init__()
+        self.model = model
+        self.input_names = list(input_names)
+        self.additive_mask = additive_mask
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        kwargs = dict(zip(self.input_names, inputs, strict=True))
+        if self.additive_mask:
+            kwargs["attention_mask"] = _additive_mask(kwargs["attention_mask"])
+        return self.model(**kwargs).logits
+
+
+def _use_eager_attention(model: torch.nn.Module) -> None:
+    """Switch transformers models to plain matmul-softmax attention, the form ORT fuses."""
+    for module in model.modules():
+        setter = getattr(module, "set_attn_implementation", None)
+        if setter is not None:
+            with contextlib.suppress(Exception):  # older transformers, or a fixed implementation
+                setter("eager")
+            return
+
+
+def export_graph(model: torch.nn.Module, tokenizer: Any, path: Path, opset: int) -> list[str]:
+    """Write ``model`` as ONNX with dynamic batch and sequence axes; returns the input names."""
+    model = model.eval()
+    _use_eager_attention(model)
+    probe = tokenizer(
+        ["a short text", "a somewhat longer text, so that the batch needs padding"],
+        padding=True,
+        return_tensors="pt",
+    )
+    input_names = [name for name in MODEL_INPUTS if name in probe]
+    args = tuple(probe[name] for name in input_names)
+    with torch.inference_mode():
+        reference = model(**{name: probe[name] for name in input_names}).logits
+        # Some models (DeBERTa) read a 4D mask differently: keep theirs when the outputs differ.
+        try:
+            additive = _LogitsGraph(model, input_names, additive_mask=True)(*args)
+            use_additive = bool(torch.allclose(additive, reference, atol=1e-5))
+        except (RuntimeError, ValueError, TypeError):
+            use_additive = False
+    graph = _LogitsGraph(model, input_names, additive_mask=use_additive)
+    dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
+    dynamic_axes["logits"] = {0: "batch"}
+    options: dict[str, Any] = {}
+    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
+        # The TorchScript exporter: quick, one self-contained file, and the graph ORT fuses.
+        options["dynamo"] = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracer and deprecation warnings about the exporter
+        torch.onnx.export(
+            graph,
+            args,
+            str(path),
+            input_names=input_names,
+            output_names=["logits"],
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            **options,
+        )
+    return input_names
+
+
+@contextlib.contextmanager
+def _quiet_logging(level: int) -> Iterator[None]:
+    """Silence ORT's tooling, which logs every fusion step and advice through the root logger."""
+    logging.disable(level)
+    try:
+        yield
+    finally:
+        logging.disable(logging.NOTSET)
+
+
+def optimize_graph(source: Path, target: Path, model_config: Any) -> dict[str, int]:
+    """ORT transformer fusions (attention, GELU, LayerNorm…); returns the fused operator counts.
+
+    ``opt_level=0`` runs only the Python fusions: ONNX Runtime applies its own graph
+    optimisations again when it loads the model.
+    """
+    from onnxruntime.transformers import optimizer
+
+    num_heads = int(getattr(model_config, "num_attention_heads", 0) or 0)
+    hidden_size = int(getattr(model_config, "hidden_size", 0) or 0)
+    with _quiet_logging(logging.INFO), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        optimized = optimizer.optimize_model(
+            str(source),
+            model_type="bert",  # ORT's encoder fusions: BERT, RoBERTa, DistilBERT, MiniLM…
+            num_heads=num_heads,
+            hidden_size=hidden_size,
+            opt_level=0,
+        )
+        fused = {k: int(v) for k, v in optimized.get_fused_operator_statistics().items() if v}
+        optimized.save_model_to_file(str(target))
+    return fused
+
+
+def quantize_graph(source: Path, target: Path) -> dict[str, Any]:
+    """Dynamic int8 quantization of the weights, per output channel; returns its settings."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    settings = {"method": "dynamic", "weight_type": "int8", "per_channel": True}
+    with _quiet_logging(logging.WARNING):
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            # ORT's fused ops (Attention, SkipLayerNorm) have no ONNX shape inference.
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    return settings
+
+
+# ---- the accuracy gate ---------------------------------------------------------------------
+def gate_data(
+    classifier: EmotionClassifier, model_dir: Path, data: str | Path | None
+) -> tuple[list[str], np.ndarray, str]:
+    """Labelled texts for the gate: ``(texts, targets, description)``.
+
+    ``data``: a labelled file (dair ``text;label``, CSV, TSV, JSONL, Parquet). Otherwise the
+    validation split, rebuilt (cached, deterministic) from the model's ``config.yaml``.
+    """
+    if data is not None:
+        from emorec.data import read_file
+
+        frame = read_file(Path(data), "auto")
+        targets = classifier.label_space.encode(frame["label"].tolist())
+        return frame["text"].tolist(), np.asarray(targets), str(data)
+    if classifier.config is None:
+        raise ConfigError(
+            f"{model_dir} has no config.yaml, so its validation split cannot be rebuilt for the "
+            "accuracy gate; pass a labelled file with --data FILE."
+        )
+    from emorec.data import prepare
+
+    try:
+        prepared = prepare(classifier.config, classifier.tokenizer)
+    except (DataError, ConfigError, OSError) as error:
+        raise DataError(
+            f"The accuracy gate could not rebuild the validation split from "
+            f"{model_dir / 'config.yaml'}: {error} Pass a labelled file with --data FILE."
+        ) from None
+    validation = prepared.splits["validation"]
+    return list(validation["text"]), np.asarray(validation["labels"]), "validation split"
+
+
+def gate_scores(decided: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+    """Accuracy (exact match for multi-label) and macro-F1 of decisions from ``decide``."""
+    if targets.ndim == 2:
+        targets = targets.astype(np.int64)
+        hits = (decided == targets).all(axis=1)
+    else:
+        hits = decided == targets
+    return {"accuracy": float(hits.mean()), "macro_f1": macro_f1(targets, decided)}
+
+
+def accuracy_gate(
+    reference: EmotionClassifier,
+    candidate: EmotionClassifier,
+    texts: Sequence[str],
+    targets: np.ndarray,
+    max_drop: float,
+    check_parity: bool,
+) -> dict[str, Any]:
+    """Score both classifiers with the calibrated rule; ``passed`` unless one drops too much.
+
+    Deltas are in points (candidate − reference, × 100). ``check_parity`` also requires the
+    probabilities to match within :data:`FP32_PROB_TOLERANCE`.
+    """
+    if len(texts) == 0:
+        raise DataError("The accuracy gate needs at least one labelled text; the data is empty.")
+    rule = reference.calibration
+    ref_logits, cand_logits = reference.logits(texts), candidate.logits(texts)
+    ref_decided, cand_decided = rule.decide(ref_logits), rule.decide(cand_logits)
+    ref_scores = gate_scores(ref_decided, targets)
+    cand_scores = gate_scores(cand_decided, targets)
+    delta = {k: 100.0 * (cand_scores[k] - ref_scores[k]) for k in ref_scores}
+    prob_diff = float(
+        np.abs(rule.probabilities(cand_logits) - rule.probabilities(ref_logits)).max()
+    )
+    same = ref_decided == cand_decided
+    failures = [
+        f"{name} {100 * ref_scores[name]:.2f} → {100 * cand_scores[name]:.2f} "
+        f"({delta[name]:+.2f} points)"
+        for name in ("accuracy", "macro_f1")
+        if -delta[name] > max_drop
+    ]
+    if check_parity and prob_diff > FP32_PROB_TOLERANCE:
+        failures.append(
+            f"probabilities differ from PyTorch by up to {prob_diff:.2g} "
+            f"(tolerance {FP32_PROB_TOLERANCE:g})"
+        )
+    return {
+        "n": len(texts),
+        "max_drop_points": max_drop,
+        "torch": ref_scores,
+        "onnx": cand_scores,
+        "delta_points": delta,
+        "agreement": float(same.all(axis=1).mean() if same.ndim == 2 else same.mean()),
+        "max_abs_prob_diff": prob_diff,
+        "passed": not failures,
+        "failures": failures,
+    }
+
+
+# ---- the export ----------------------------------------------------------------------------
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {
+        "emorec": emorec.__version__,
+        "torch": torch.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
+def read_export_metadata(model_dir: str | Path) -> dict[str, Any]:
+    """``export.json`` of a model directory (``{}`` before the first export)."""
+    from emorec.inference import _read_json
+
+    path = Path(model_dir) / EXPORT_FILE
+    return _read_json(path) if path.is_file() else {}
+
+
+def export_onnx(
+    model_dir: str | Path,
+    quantize: Quantize = None,
+    *,
+    data: str | Path | None = None,
+    max_drop: float = DEFAULT_MAX_DROP,
+    optimize: bool = True,
+    opset: int = DEFAULT_OPSET,
+    batch_size: int = 64,
+    num_threads: int | None = None,
+) -> ExportResult:
+    """Export ``model_dir`` to ONNX (fp32, or int8 with ``quantize="int8"``) behind the gate.
+
+    Raises :class:`ExportRefusedError` (model directory untouched) when accuracy or macro-F1
+    on the gate data falls more than ``max_drop`` points below PyTorch's.
+    """
+    if quantize not in (None, "int8"):
+        raise ConfigError(f"quantize must be None or 'int8'; got {quantize!r}.")
+    if not isinstance(max_drop, int | float) or not np.isfinite(max_drop):
+        raise ConfigError(f"max_drop must be a finite number of points; got {max_drop!r}.")
+    import_onnxruntime()
+    try:
+        import onnx  # noqa: F401  (needed by the exporter and the quantizer)
+    except ImportError:
+        raise MissingDependencyError(
+            f"ONNX export needs the onnx package: {ONNX_INSTALL_HINT}."
+        ) from None
+
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelDirError(f"Model directory not found: {model_dir}.")
+    precision = quantize or "fp32"
+    classifier = EmotionClassifier.from_pretrained(
+        model_dir, backend="torch", num_threads=num_threads, batch_size=batch_size
+    )
+    texts, targets, source = gate_data(classifier, model_dir, data)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as tmp:
+        work = Path(tmp)
+        current = work / "exported.onnx"
+        input_names = export_graph(classifier.model, classifier.tokenizer, current, opset)
+        fused: dict[str, int] | None = None
+        if optimize:
+            fused = optimize_graph(current, work / "optimized.onnx", classifier.model.config)
+            current = work / "optimized.onnx"
+        quantization = None
+        if quantize == "int8":
+            quantization = quantize_graph(current, work / "quantized.onnx")
+            current = work / "quantized.onnx"
+        candidate = EmotionClassifier(
+            None,
+            classifier.tokenizer,
+            classifier.label_space,
+            classifier.cleaning,
+            classifier.calibration,
+            classifier.max_length,
+            classifier.config,
+            batch_size,
+            backend=OnnxBackend(current, num_threads, name=f"onnx-{precision}"),
+        )
+        gate = accuracy_gate(
+            classifier, candidate, texts, targets, max_drop, check_parity=quantize is None
+        )
+        gate["data"] = source
+        if not gate["passed"]:
+            raise ExportRefusedError(
+                f"ONNX {precision} export of {model_dir} refused by the accuracy gate on "
+                f"{gate['n']} texts of the {source}: {'; '.join(gate['failures'])}; the "
+                f"allowed drop is {max_drop:g} points (--max-drop). Nothing was written; "
+                f"{model_dir} is unchanged.",
+                gate,
+            )
+        del candidate  # release the session before moving its file
+        final = model_dir / ONNX_FILES[precision]
+        os.replace(current, final)
+    metadata = {
+        "file": final.name,
+        "precision": precision,
+        "size_bytes": final.stat().st_size,
+        "sha256": _sha256(final),
+        "opset": opset,
+        "inputs": input_names,
+        "optimization": {"fused_operators": fused} if fused is not None else None,
+        "quantization": quantization,
+        "gate": {k: v for k, v in gate.items() if k != "failures"},
+        "export_seconds": round(time.perf_counter() - started, 2),
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "versions": _versions(),
+    }
+    record = read_export_metadata(model_dir)
+    record.setdefault("exports", {})[precision] = metadata
+    atomic_write_json(model_dir / EXPORT_FILE, record)
+    return ExportResult(final, precision, metadata)
