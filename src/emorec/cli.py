@@ -78,8 +78,17 @@ def _print_metrics(metrics: dict[str, float], rules: list[str]) -> None:
     table.add_column("metric")
     for rule in rules:
         table.add_column(rule, justify="right")
-    names = ("accuracy", "micro_f1", "macro_f1", "weighted_f1", "samples_f1", "roc_auc_macro",
-             "hamming_score", "exact_match", "ece")
+    names = (
+        "accuracy",
+        "micro_f1",
+        "macro_f1",
+        "weighted_f1",
+        "samples_f1",
+        "roc_auc_macro",
+        "hamming_score",
+        "exact_match",
+        "ece",
+    )
     for name in names:
         if f"{rules[0]}/{name}" in metrics:
             table.add_row(name, *(f"{metrics[f'{rule}/{name}']:.4f}" for rule in rules))
@@ -190,6 +199,23 @@ def predict(
     top_k: Annotated[int, typer.Option(help="Emotions shown per text.")] = 3,
     decision: Annotated[str, typer.Option(help="calibrated or argmax.")] = "calibrated",
     batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
+    backend: Annotated[
+        str, typer.Option(help="auto (ONNX when exported), torch or onnx.")
+    ] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="ONNX model: auto (int8 when exported), fp32 or int8.")
+    ] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all).")] = None,
+    long_text: Annotated[
+        str, typer.Option(help="Texts over max_length tokens: truncate or window.")
+    ] = "truncate",
+    window_overlap: Annotated[
+        int | None, typer.Option(help="Tokens shared by consecutive windows.")
+    ] = None,
+    window_aggregate: Annotated[
+        str, typer.Option(help="Merge window probabilities: mean or max.")
+    ] = "mean",
+    chunk_size: Annotated[int, typer.Option(help="--input rows held in memory at once.")] = 2048,
 ) -> None:
     """Classify texts given as arguments, interactively, or from a file into a file."""
     from emorec.inference import EmotionClassifier
@@ -197,12 +223,27 @@ def predict(
 
     if not (texts or interactive or input_file):
         raise typer.BadParameter("give TEXT arguments, --interactive or --input FILE")
-    classifier = EmotionClassifier.from_pretrained(model_dir)
-    classifier.batch_size = batch_size
+    classifier = EmotionClassifier.from_pretrained(
+        model_dir,
+        backend=backend,  # type: ignore[arg-type]
+        precision=precision,  # type: ignore[arg-type]
+        num_threads=threads,
+        batch_size=batch_size,
+        long_text=long_text,  # type: ignore[arg-type]
+        window_overlap=window_overlap,
+        window_aggregate=window_aggregate,  # type: ignore[arg-type]
+    )
     if input_file:
         if output_file is None:
             raise typer.BadParameter("--input needs --output (a .csv or .jsonl path)")
-        rows = predict_file(classifier, input_file, output_file, text_column, decision)  # type: ignore[arg-type]
+        rows = predict_file(
+            classifier,
+            input_file,
+            output_file,
+            text_column,
+            decision,  # type: ignore[arg-type]
+            chunk_size=chunk_size,
+        )
         console.print(f"Classified {rows} texts → [bold]{output_file}[/]")
     for prediction in classifier.predict(texts, top_k=top_k, decision=decision) if texts else []:  # type: ignore[arg-type]
         _show(prediction)
@@ -216,6 +257,69 @@ def predict(
                 break
             continue
         _show(classifier.predict(text, top_k=top_k, decision=decision))  # type: ignore[arg-type]
+
+
+@app.command()
+@_friendly_errors
+def export(
+    model_dir: ModelDirArg,
+    format_: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: dynamic int8 quantization (smaller, faster).")
+    ] = None,
+    data: Annotated[
+        Path | None,
+        typer.Option(help="Labelled file for the accuracy gate (default: validation split)."),
+    ] = None,
+    max_drop: Annotated[
+        float, typer.Option(help="Refuse when accuracy or macro-F1 drops more (points).")
+    ] = 0.5,
+    optimize: Annotated[
+        bool, typer.Option(help="ONNX Runtime transformer fusions before quantizing.")
+    ] = True,
+    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all).")] = None,
+) -> None:
+    """Export to ONNX next to the weights, behind an accuracy gate (exit 1 when refused)."""
+    from emorec.export import ExportRefusedError, export_onnx
+
+    if format_ != "onnx":
+        raise typer.BadParameter(f"--format must be onnx, got {format_!r}")
+    if quantize not in (None, "int8"):
+        raise typer.BadParameter(f"--quantize must be int8, got {quantize!r}")
+    try:
+        result = export_onnx(
+            model_dir,
+            quantize,  # type: ignore[arg-type]
+            data=data,
+            max_drop=max_drop,
+            optimize=optimize,
+            num_threads=threads,
+        )
+    except ExportRefusedError as error:
+        _show_gate(error.gate)
+        err_console.print(f"[bold red]refused:[/] {error}", highlight=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    _show_gate(result.gate)
+    size = result.metadata["size_bytes"] / 2**20
+    console.print(f"Wrote [bold]{result.path}[/] ({size:.1f} MiB); details in export.json.")
+
+
+def _show_gate(gate: dict[str, Any]) -> None:
+    table = Table(title=f"Accuracy gate ({gate['n']} texts, max drop {gate['max_drop_points']:g})")
+    for column in ("metric", "torch", "onnx", "delta (points)"):
+        table.add_column(column, justify="right")
+    for name in ("accuracy", "macro_f1"):
+        table.add_row(
+            name,
+            f"{gate['torch'][name]:.4f}",
+            f"{gate['onnx'][name]:.4f}",
+            f"{gate['delta_points'][name]:+.2f}",
+        )
+    console.print(table)
+    console.print(
+        f"Decisions identical to PyTorch: {100 * gate['agreement']:.2f}%; largest probability "
+        f"difference {gate['max_abs_prob_diff']:.2g}."
+    )
 
 
 def _show(prediction: Any) -> None:

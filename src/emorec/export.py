@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 import emorec
-from emorec._io import atomic_write_json
+from emorec._io import atomic_path, atomic_write_json
 from emorec.calibrate import macro_f1
 from emorec.errors import (
     ConfigError,
@@ -54,15 +54,14 @@ from emorec.inference import (
     ONNX_INSTALL_HINT,
     EmotionClassifier,
     OnnxBackend,
+    _read_json,
     import_onnxruntime,
 )
-
-logger = logging.getLogger(__name__)
 
 Quantize = Literal["int8"] | None
 DEFAULT_OPSET = 17
 DEFAULT_MAX_DROP = 0.5  # points of accuracy or macro-F1
-# fp32 ONNX must reproduce PyTorch: fused kernels differ from it by ~1e-6, a wrong graph by far more.
+# fp32 ONNX must reproduce PyTorch: fused kernels differ by ~1e-6, a wrong graph by far more.
 FP32_PROB_TOLERANCE = 1e-3
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -106,7 +105,9 @@ def _additive_mask(mask: torch.Tensor) -> torch.Tensor:
 class _LogitsGraph(torch.nn.Module):
     """Positional token inputs → logits: the function ``torch.onnx.export`` traces."""
 
-    def __init__(self, model: torch.nn.Module, input_names: Sequence[str], additive_mask: bool):
+    def __init__(
+        self, model: torch.nn.Module, input_names: Sequence[str], additive_mask: bool
+    ) -> None:
         super().__init__()
         self.model = model
         self.input_names = list(input_names)
@@ -148,7 +149,8 @@ def export_graph(model: torch.nn.Module, tokenizer: Any, path: Path, opset: int)
             use_additive = bool(torch.allclose(additive, reference, atol=1e-5))
         except (RuntimeError, ValueError, TypeError):
             use_additive = False
-    graph = _LogitsGraph(model, input_names, additive_mask=use_additive)
+    # eval(): the exporter restores the wrapper's mode afterwards, recursively, into the model.
+    graph = _LogitsGraph(model, input_names, additive_mask=use_additive).eval()
     dynamic_axes = {name: {0: "batch", 1: "sequence"} for name in input_names}
     dynamic_axes["logits"] = {0: "batch"}
     options: dict[str, Any] = {}
@@ -338,8 +340,6 @@ def _versions() -> dict[str, str]:
 
 def read_export_metadata(model_dir: str | Path) -> dict[str, Any]:
     """``export.json`` of a model directory (``{}`` before the first export)."""
-    from emorec.inference import _read_json
-
     path = Path(model_dir) / EXPORT_FILE
     return _read_json(path) if path.is_file() else {}
 
@@ -418,7 +418,8 @@ def export_onnx(
             )
         del candidate  # release the session before moving its file
         final = model_dir / ONNX_FILES[precision]
-        os.replace(current, final)
+        with atomic_path(final) as staged:  # fsync, then one rename over any older export
+            os.replace(current, staged)
     metadata = {
         "file": final.name,
         "precision": precision,

@@ -86,11 +86,17 @@ def build_model(
     path = resolve_model_name(name)
     try:
         config = _backbone_config(path, label_space, dropout)
+        # Train in float32 whatever the checkpoint's dtype: an fp16 checkpoint would otherwise
+        # give fp16 master weights, which mixed precision cannot unscale.
         if head == "auto":
-            return AutoModelForSequenceClassification.from_pretrained(path, config=config)
-        encoder = AutoModel.from_pretrained(path, config=config, add_pooling_layer=False)
+            return AutoModelForSequenceClassification.from_pretrained(
+                path, config=config, dtype=torch.float32
+            )
+        encoder = AutoModel.from_pretrained(
+            path, config=config, add_pooling_layer=False, dtype=torch.float32
+        )
     except TypeError:  # encoders without a pooler do not take add_pooling_layer
-        encoder = AutoModel.from_pretrained(path, config=config)
+        encoder = AutoModel.from_pretrained(path, config=config, dtype=torch.float32)
     except (OSError, ValueError) as error:
         raise ConfigError(_load_hint(name, path, error)) from None
     return FirstTokenClassifier(encoder, head, dropout)

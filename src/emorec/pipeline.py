@@ -40,7 +40,7 @@ def calibrate_model(
 ) -> Calibration:
     """Fit temperature and decision offsets/thresholds on the validation split; save them."""
     model_dir = Path(model_dir)
-    classifier = EmotionClassifier.from_pretrained(model_dir)
+    classifier = EmotionClassifier.from_pretrained(model_dir, backend="torch")
     config = _config_of(classifier, model_dir, config)
     prepared = prepared or prepare(config, classifier.tokenizer)
     validation = prepared.splits["validation"]
@@ -69,7 +69,7 @@ def evaluate_model(
 ) -> EvaluationResult:
     """Score the model on a split with raw and calibrated decisions; write the artifacts."""
     model_dir = Path(model_dir)
-    classifier = EmotionClassifier.from_pretrained(model_dir)
+    classifier = EmotionClassifier.from_pretrained(model_dir, backend="torch")
     config = _config_of(classifier, model_dir, config)
     split = split or config.evaluation.split
     prepared = prepared or prepare(config, classifier.tokenizer)

@@ -1,6 +1,8 @@
 """Streaming file prediction: read a CSV/JSONL/TXT file in chunks, write annotated rows.
 
-Memory stays constant in the file size; output rows keep the input order and columns.
+Memory stays constant in the file size: rows are read lazily, ``chunk_size`` at a time, each
+chunk is classified (length-sorted batches inside it) and written before the next is read.
+Output rows keep the input order and columns.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from emorec._io import atomic_path
-from emorec.errors import DataError
+from emorec.errors import ConfigError, DataError
 from emorec.inference import Decision, EmotionClassifier
 
 INPUT_FORMATS = (".csv", ".jsonl", ".txt")
@@ -25,7 +27,12 @@ def _count_lines(path: Path) -> int:
 
 
 def iter_rows(path: Path, text_column: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
-    """Chunks of input rows as dicts; each has the text under ``text_column``."""
+    """Chunks of input rows as dicts; each has the text under ``text_column``.
+
+    A generator: the file is read as the chunks are consumed, never whole.
+    """
+    if not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
     suffix = path.suffix.lower()
     if suffix not in INPUT_FORMATS:
         raise DataError(f"{path}: unsupported input format {suffix!r}; use one of {INPUT_FORMATS}.")

@@ -1,0 +1,338 @@
+"""ONNX export on a tiny trained model: parity, the accuracy gate, backend selection, the CLI."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from emorec.cli import app
+from emorec.errors import ConfigError, DataError, MissingDependencyError, ModelDirError
+from emorec.inference import EmotionClassifier
+
+from .conftest import LABELS, WORDS, make_rows, write_dair
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnx")
+
+from emorec import export
+from emorec.export import ExportRefusedError, export_onnx, gate_scores
+
+runner = CliRunner()
+TEXTS = [
+    "i feel so happy today",
+    "x",
+    "I'm sooo angryyyy @bob http://x.co #mad",
+    "😢 so sad and lonely, nobody came to my party and i waited all evening for them to arrive",
+    "",
+    "i am terrified of what comes next " * 8,  # longer than max_length: truncated
+]
+
+
+@pytest.fixture(scope="module")
+def trained_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """One `emorec run` of the tiny BERT (train, calibrate, evaluate), shared by this module."""
+    from emorec.config import load_config
+    from emorec.pipeline import run
+
+    root = tmp_path_factory.mktemp("export")
+    data = root / "data"
+    write_dair(data / "train.txt", make_rows(6))
+    write_dair(data / "validation.txt", make_rows(3, offset=100))
+    write_dair(data / "test.txt", make_rows(3, offset=200))
+    config = load_config(
+        None,
+        [
+            "run_name=tiny",
+            f"model.name={tiny_model_dir}",
+            f"model.labels=[{', '.join(LABELS)}]",
+            "model.max_length=32",
+            f"data.path={data}",
+            f"data.cache_dir={root / 'cache'}",
+            "training.num_epochs=1",
+            "training.max_steps=2",
+            "training.per_device_train_batch_size=8",
+            "training.learning_rate=1e-3",
+            f"output.model_dir={root / 'models' / '{run_name}'}",
+            f"output.results_dir={root / 'results' / '{run_name}'}",
+            f"output.work_dir={root / 'runs' / '{run_name}'}",
+        ],
+    )
+    return run(config, progress=False).model_dir
+
+
+@pytest.fixture(scope="module")
+def exported(trained_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the trained model with fp32 and int8 ONNX exports."""
+    directory = tmp_path_factory.mktemp("exported") / "model"
+    shutil.copytree(trained_dir, directory)
+    export_onnx(directory)
+    # The tiny random model's margins are tiny, so int8 may flip one of the 12 validation
+    # texts (8 points); the gate itself is pinned by the refusal tests below.
+    export_onnx(directory, "int8", max_drop=100.0)
+    return directory
+
+
+def _snapshot(directory: Path) -> dict[str, str]:
+    """Every file (hidden ones included) → its sha256."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_fp32_probabilities_match_pytorch(exported: Path) -> None:
+    torch_clf = EmotionClassifier.from_pretrained(exported, backend="torch")
+    onnx_clf = EmotionClassifier.from_pretrained(exported, backend="onnx", precision="fp32")
+    assert onnx_clf.backend.name == "onnx-fp32" and onnx_clf.model is None
+    for decision in ("calibrated", "argmax"):
+        np.testing.assert_allclose(
+            onnx_clf.predict_proba(TEXTS, decision=decision),  # type: ignore[arg-type]
+            torch_clf.predict_proba(TEXTS, decision=decision),  # type: ignore[arg-type]
+            atol=1e-5,
+        )
+    # Dynamic axes: one text, and batches of other sizes and lengths.
+    onnx_clf.batch_size = 4
+    np.testing.assert_allclose(onnx_clf.logits(TEXTS), torch_clf.logits(TEXTS), atol=1e-4)
+    np.testing.assert_allclose(
+        onnx_clf.predict_proba("so scared"), torch_clf.predict_proba("so scared"), atol=1e-5
+    )
+    assert [p.labels for p in onnx_clf.predict(TEXTS)] == [
+        p.labels for p in torch_clf.predict(TEXTS)
+    ]
+    # Same windows over long texts whichever backend.
+    for clf in (torch_clf, onnx_clf):
+        clf.long_text = "window"
+    np.testing.assert_allclose(
+        onnx_clf.predict_proba(TEXTS), torch_clf.predict_proba(TEXTS), atol=1e-5
+    )
+
+
+def test_int8_labels_agree_within_the_gate(exported: Path) -> None:
+    torch_clf = EmotionClassifier.from_pretrained(exported, backend="torch")
+    int8 = EmotionClassifier.from_pretrained(exported, backend="onnx", precision="int8")
+    assert int8.backend.name == "onnx-int8"
+    texts = [text for text, _ in make_rows(6, offset=300)] + TEXTS
+    pairs = zip(int8.predict(texts), torch_clf.predict(texts), strict=True)
+    same = np.mean([a.label == b.label for a, b in pairs])
+    assert same >= 0.75, same
+    np.testing.assert_allclose(int8.predict_proba(texts), torch_clf.predict_proba(texts), atol=0.05)
+    gate = json.loads((exported / "export.json").read_text())["exports"]["int8"]["gate"]
+    assert gate["passed"] and -min(gate["delta_points"].values()) <= gate["max_drop_points"]
+
+
+def test_export_metadata_and_files(exported: Path) -> None:
+    record = json.loads((exported / "export.json").read_text())
+    assert set(record["exports"]) == {"fp32", "int8"}
+    fp32, int8 = record["exports"]["fp32"], record["exports"]["int8"]
+    assert fp32["file"] == "model.onnx" and int8["file"] == "model.int8.onnx"
+    for entry in (fp32, int8):
+        path = exported / entry["file"]
+        assert path.stat().st_size == entry["size_bytes"]
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"]
+        assert entry["inputs"] == ["input_ids", "attention_mask", "token_type_ids"]
+        assert entry["gate"]["data"] == "validation split" and entry["gate"]["n"] == 12
+        assert {"torch", "onnx", "delta_points", "agreement"} <= set(entry["gate"])
+        assert {"emorec", "torch", "onnxruntime", "onnx"} <= set(entry["versions"])
+        # Transformer fusions happened before quantization.
+        assert entry["optimization"]["fused_operators"].get("Attention") == 2
+    assert fp32["quantization"] is None
+    assert int8["quantization"] == {"method": "dynamic", "weight_type": "int8", "per_channel": True}
+    assert fp32["gate"]["max_abs_prob_diff"] < 1e-4 and fp32["gate"]["delta_points"] == {
+        "accuracy": 0.0,
+        "macro_f1": 0.0,
+    }
+    assert not [p for p in exported.iterdir() if p.name.startswith(".export-")]
+
+
+def test_backend_selection(exported: Path, trained_dir: Path, monkeypatch) -> None:
+    assert EmotionClassifier.from_pretrained(exported).backend.name == "onnx-int8"
+    assert EmotionClassifier.from_pretrained(exported, precision="fp32").backend.name == "onnx-fp32"
+    assert EmotionClassifier.from_pretrained(exported, backend="torch").backend.name == "torch"
+    assert EmotionClassifier.from_pretrained(trained_dir).backend.name == "torch"
+    with pytest.raises(ModelDirError, match=r"has no model\.onnx; create it with `emorec export"):
+        EmotionClassifier.from_pretrained(trained_dir, backend="onnx", precision="fp32")
+    with pytest.raises(ConfigError, match="precision must be one of 'auto', 'fp32', 'int8'"):
+        EmotionClassifier.from_pretrained(exported, precision="fp16")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="backend='onnx' runs on the CPU"):
+        EmotionClassifier.from_pretrained(exported, backend="onnx", device="cuda")
+    # ONNX Runtime missing: auto falls back to PyTorch, an explicit onnx says how to install it.
+    from emorec import inference
+
+    monkeypatch.setattr(inference, "_onnxruntime_installed", lambda: False)
+    assert EmotionClassifier.from_pretrained(exported).backend.name == "torch"
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    with pytest.raises(MissingDependencyError, match=r"pip install \"emorec\[onnx\]\""):
+        EmotionClassifier.from_pretrained(exported, backend="onnx")
+
+
+def test_onnx_backend_without_pytorch_weights(exported: Path, tmp_path: Path) -> None:
+    """An ONNX-only directory (weights removed) still classifies with the same cleaning."""
+    slim = tmp_path / "slim"
+    shutil.copytree(exported, slim)
+    (slim / "model.safetensors").unlink()
+    onnx_clf = EmotionClassifier.from_pretrained(slim)
+    reference = EmotionClassifier.from_pretrained(exported)
+    np.testing.assert_array_equal(onnx_clf.predict_proba(TEXTS), reference.predict_proba(TEXTS))
+    with pytest.raises(ModelDirError, match=r"missing model\.safetensors"):
+        EmotionClassifier.from_pretrained(slim, backend="torch")
+    with pytest.raises(ModelDirError, match="needs the PyTorch weights"):
+        onnx_clf.save_pretrained(tmp_path / "copy")
+    (slim / "model.int8.onnx").write_bytes(b"not a model")
+    with pytest.raises(ModelDirError, match=r"ONNX Runtime could not load .*model\.int8\.onnx"):
+        EmotionClassifier.from_pretrained(slim)
+
+
+def test_refused_export_leaves_the_model_dir_unchanged(exported: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(exported, directory)
+    before = _snapshot(directory)
+    # A negative margin demands a gain no export can show: the gate must refuse.
+    with pytest.raises(
+        ExportRefusedError, match=r"refused by the accuracy gate.*unchanged"
+    ) as info:
+        export_onnx(directory, "int8", max_drop=-1.0)
+    assert info.value.gate["passed"] is False and info.value.gate["n"] == 12
+    assert _snapshot(directory) == before
+
+    result = runner.invoke(app, ["export", str(directory), "--format", "onnx", "--max-drop", "-1"])
+    assert result.exit_code == 1, result.output
+    assert "refused" in result.output and "Nothing was written" in result.output
+    assert "Traceback" not in result.output
+    assert _snapshot(directory) == before
+
+
+def test_broken_onnx_is_refused(trained_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    """An fp32 graph that does not reproduce PyTorch fails the gate even at a huge margin."""
+    import onnx
+
+    real_optimize = export.optimize_graph
+
+    def corrupting_optimize(source: Path, target: Path, config: object) -> dict[str, int]:
+        fused = real_optimize(source, target, config)
+        model = onnx.load(str(target))
+        for tensor in model.graph.initializer:
+            if tensor.name.endswith("classifier.bias"):
+                values = onnx.numpy_helper.to_array(tensor).copy()
+                values[0] += 5.0  # favour the first label
+                tensor.CopyFrom(onnx.numpy_helper.from_array(values, tensor.name))
+        onnx.save(model, str(target))
+        return fused
+
+    monkeypatch.setattr(export, "optimize_graph", corrupting_optimize)
+    directory = tmp_path / "model"
+    shutil.copytree(trained_dir, directory)
+    before = _snapshot(directory)
+    with pytest.raises(ExportRefusedError, match="probabilities differ from PyTorch"):
+        export_onnx(directory, max_drop=100.0)
+    assert _snapshot(directory) == before
+
+
+def test_cli_export_and_predict_with_onnx(trained_dir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(trained_dir, directory)
+    data = write_dair(tmp_path / "gate.txt", make_rows(2, offset=500))
+    result = runner.invoke(
+        app, ["export", str(directory), "--data", str(data), "--no-optimize", "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Accuracy gate (8 texts" in result.output and "model.onnx" in result.output
+    entry = json.loads((directory / "export.json").read_text())["exports"]["fp32"]
+    assert entry["gate"]["data"] == str(data) and entry["optimization"] is None
+
+    result = runner.invoke(
+        app, ["predict", str(directory), "i am so happy", "--backend", "onnx", "--threads", "1"]
+    )
+    assert result.exit_code == 0, result.output
+    source = tmp_path / "in.txt"
+    source.write_text("first line\nsecond line\n" + LONG_LINE + "\n")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(
+        app,
+        [
+            *("predict", str(directory), "--input", str(source), "--output", str(out)),
+            *("--long-text", "window", "--window-aggregate", "max", "--chunk-size", "2"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_text().count("\n") == 4
+
+    result = runner.invoke(app, ["export", str(directory), "--format", "tflite"])
+    assert result.exit_code == 2 and "--format must be onnx" in result.output
+    bad = write_dair(tmp_path / "bad.txt", [("so happy", "joy"), ("what", "boredom")])
+    result = runner.invoke(app, ["export", str(directory), "--data", str(bad)])
+    assert result.exit_code == 2 and "boredom" in result.output
+
+
+LONG_LINE = "i was so worried about the exam but in the end it went fine " * 10
+
+
+def test_gate_data_needs_labels_from_somewhere(trained_dir: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(trained_dir, directory)
+    (directory / "config.yaml").unlink()
+    with pytest.raises(ConfigError, match="pass a labelled file with --data FILE"):
+        export_onnx(directory)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    with pytest.raises((DataError, ValueError)):
+        export_onnx(directory, data=empty)
+
+
+def test_gate_scores_single_and_multi_label() -> None:
+    single = gate_scores(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+    assert single["accuracy"] == 0.75
+    assert single["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
+    targets = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
+    decided = np.array([[1, 0, 1], [0, 1, 1], [0, 0, 1]])
+    multi = gate_scores(decided, targets)
+    assert multi["accuracy"] == pytest.approx(2 / 3)  # exact match
+    assert multi["macro_f1"] == pytest.approx((1 + 1 + 0.8) / 3)
+
+
+def test_export_options_are_validated(trained_dir: Path) -> None:
+    with pytest.raises(ConfigError, match="quantize must be None or 'int8'"):
+        export_onnx(trained_dir, "int4")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="max_drop must be a finite number"):
+        export_onnx(trained_dir, max_drop=float("nan"))
+    with pytest.raises(ModelDirError, match="Model directory not found"):
+        export_onnx(trained_dir / "nowhere")
+
+
+def test_multilabel_export_gate_and_parity(make_config, tmp_path: Path) -> None:
+    """Multi-label: the gate scores exact-match accuracy and macro-F1 of the thresholds."""
+    from emorec.pipeline import run
+
+    data = tmp_path / "ml-data"
+    data.mkdir()
+    for split, n, offset in (("train", 24, 0), ("validation", 16, 100), ("test", 8, 200)):
+        rows = []
+        for i in range(n):
+            names = [LABELS[i % 4]] + ([LABELS[(i + 1) % 4]] if i % 3 == 0 else [])
+            text = f"i feel {' and '.join(WORDS[n_][i % 6] for n_ in names)} at {i + offset}"
+            rows.append(json.dumps({"text": text, "label": names}) + "\n")
+        (data / f"{split}.jsonl").write_text("".join(rows))
+    config = make_config(f"data.path={data}", "training.loss_type=bce", "run_name=tiny-ml")
+    model_dir = run(config, progress=False).model_dir
+    result = export_onnx(model_dir)
+    gate = result.gate
+    assert gate["n"] == 16 and gate["passed"] and gate["agreement"] == 1.0
+    torch_clf = EmotionClassifier.from_pretrained(model_dir, backend="torch")
+    onnx_clf = EmotionClassifier.from_pretrained(model_dir)
+    assert onnx_clf.backend.name == "onnx-fp32" and onnx_clf.label_space.multi_label
+    for clf in (torch_clf, onnx_clf):
+        clf.long_text = "window"
+    texts = [*TEXTS, "i feel happy and angry"]
+    np.testing.assert_allclose(
+        onnx_clf.predict_proba(texts), torch_clf.predict_proba(texts), atol=1e-5
+    )
+    assert [p.labels for p in onnx_clf.predict(texts)] == [
+        p.labels for p in torch_clf.predict(texts)
+    ]

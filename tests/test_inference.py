@@ -1,0 +1,285 @@
+"""EmotionClassifier on the tiny random BERT: batching, long texts, save/reload, streaming files."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy.special import softmax
+
+from emorec.calibrate import Calibration
+from emorec.errors import ConfigError, ModelDirError
+from emorec.inference import EmotionClassifier, Prediction, TorchBackend
+from emorec.labels import LabelSpace
+from emorec.predict_io import iter_rows, predict_file
+
+from .conftest import LABELS
+
+TEXTS = [
+    "i feel so happy today",
+    "x",
+    "I'm sooo angryyyy @bob http://x.co #mad",
+    "😢 so sad and lonely, nobody came to my party and i waited all evening for them",
+    "",
+    "scared",
+]
+LONG = " ".join(["i was scared at first but then the party was wonderful and i felt glad"] * 6)
+
+
+@pytest.fixture(scope="module")
+def base_classifier(tiny_model_dir: Path) -> EmotionClassifier:
+    """The tiny BERT with a random 4-label head and a non-trivial calibration (T, biases)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=4)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    calibration = Calibration(temperature=0.05, biases=[0.1, -0.2, 0.0, 0.3], decision="bias")
+    return EmotionClassifier(
+        model, tokenizer, LabelSpace(tuple(LABELS)), calibration=calibration, max_length=16
+    )
+
+
+@pytest.fixture
+def classifier(base_classifier: EmotionClassifier) -> EmotionClassifier:
+    """A shallow copy, so that a test may change batch_size or long_text freely."""
+    return copy.copy(base_classifier)
+
+
+def test_length_sorted_batches_keep_input_order(classifier: EmotionClassifier) -> None:
+    classifier.batch_size = 1
+    one_by_one = classifier.predict_proba(TEXTS)
+    for batch_size in (2, 4, 64):
+        classifier.batch_size = batch_size
+        np.testing.assert_allclose(classifier.predict_proba(TEXTS), one_by_one, atol=1e-5)
+    encoded, owner = classifier._encode(classifier.clean(TEXTS))
+    assert owner.tolist() == list(range(len(TEXTS)))
+    classifier.batch_size = 2
+    widths, seen = [], []
+    for index, batch in classifier._batches(encoded):
+        lengths = [len(encoded["input_ids"][i]) for i in index]
+        # Padded per batch to its longest row, batches in ascending length.
+        assert batch["input_ids"].shape == (len(index), max(lengths))
+        assert batch["attention_mask"].sum(axis=1).tolist() == lengths
+        widths.append(max(lengths))
+        seen.extend(index.tolist())
+    assert widths == sorted(widths) and sorted(seen) == list(range(len(TEXTS)))
+
+
+def test_predict_shapes_and_empty_input(classifier: EmotionClassifier) -> None:
+    one = classifier.predict("so happy", top_k=2)
+    assert isinstance(one, Prediction) and one.label in LABELS and len(one.scores) == 2
+    assert classifier.predict([]) == []
+    assert classifier.predict_proba([]).shape == (0, len(LABELS))
+    assert classifier.predict_proba("so happy").shape == (len(LABELS),)
+    assert classifier.backend.name == "torch" and classifier.device.type == "cpu"
+
+
+def test_long_texts_truncate_by_default(classifier: EmotionClassifier) -> None:
+    encoded, owner = classifier._encode([LONG])
+    assert len(owner) == 1 and len(encoded["input_ids"][0]) == classifier.max_length
+    # Anything past max_length is ignored: a different tail gives the same probabilities.
+    np.testing.assert_allclose(
+        classifier.predict_proba(LONG), classifier.predict_proba(LONG + " furious angry mad")
+    )
+
+
+@pytest.mark.parametrize("aggregate", ["mean", "max"])
+def test_long_texts_windows_aggregate(classifier: EmotionClassifier, aggregate: str) -> None:
+    classifier.long_text = "window"
+    classifier.window_aggregate = aggregate  # type: ignore[assignment]
+    classifier.window_overlap = 4
+    encoded, owner = classifier._encode([LONG, "short one"])
+    windows = int((owner == 0).sum())
+    assert windows > 2 and (owner == 1).sum() == 1
+    assert all(len(ids) <= classifier.max_length for ids in encoded["input_ids"])
+    # Consecutive windows share window_overlap tokens (between [CLS] and [SEP]).
+    first, second = encoded["input_ids"][0], encoded["input_ids"][1]
+    assert first[-5:-1] == second[1:5]
+
+    # Reference: each window through the model on its own, merged by hand.
+    backend = classifier.backend
+    window_logits = np.concatenate(
+        [
+            backend({k: np.asarray([encoded[k][i]]) for k in encoded})
+            for i in np.flatnonzero(owner == 0)
+        ]
+    )
+    for decision, temperature in (("argmax", 1.0), ("calibrated", 0.05)):
+        probs = softmax(window_logits / temperature, axis=1)
+        if aggregate == "mean":
+            expected = probs.mean(axis=0)
+        else:
+            expected = probs.max(axis=0) / probs.max(axis=0).sum()
+        got = classifier.predict_proba([LONG, "short one"], decision=decision)  # type: ignore[arg-type]
+        np.testing.assert_allclose(got[0], expected, rtol=1e-4, atol=1e-6)
+
+    # Texts that fit in one window are classified exactly as when truncating.
+    _, owner = classifier._encode(classifier.clean(TEXTS))
+    fits = np.bincount(owner) == 1
+    assert 0 < fits.sum() < len(TEXTS)
+    truncating = copy.copy(classifier)
+    truncating.long_text = "truncate"
+    np.testing.assert_allclose(
+        classifier.predict_proba(TEXTS)[fits], truncating.predict_proba(TEXTS)[fits], atol=1e-6
+    )
+    # The calibrated decision is made on the merged probabilities (with the biases).
+    merged = classifier.predict_proba(LONG)
+    expected_label = LABELS[int(np.argmax(np.log(merged) + np.array([0.1, -0.2, 0.0, 0.3])))]
+    assert classifier.predict(LONG).label == expected_label
+
+
+def test_invalid_settings_name_the_parameter(classifier: EmotionClassifier) -> None:
+    classifier.long_text = "split"  # type: ignore[assignment]
+    with pytest.raises(ConfigError, match="long_text must be one of 'truncate', 'window'"):
+        classifier.predict("x")
+    classifier.long_text = "window"
+    classifier.window_overlap = 14
+    with pytest.raises(ConfigError, match=r"window_overlap must be an integer in \[0, 14\)"):
+        classifier.predict("x")
+    classifier.window_overlap = None
+    classifier.window_aggregate = "median"  # type: ignore[assignment]
+    with pytest.raises(ConfigError, match="window_aggregate must be one of 'mean', 'max'"):
+        classifier.predict("x")
+    classifier.window_aggregate = "mean"
+    classifier.batch_size = 0
+    with pytest.raises(ConfigError, match="batch_size must be a positive integer; got 0"):
+        classifier.predict("x")
+
+
+def test_saved_and_reloaded_classifier_is_identical(
+    base_classifier: EmotionClassifier, tmp_path: Path
+) -> None:
+    saved = base_classifier.save_pretrained(tmp_path / "model")
+    reloaded = EmotionClassifier.from_pretrained(saved, backend="torch")
+    assert reloaded.calibration == base_classifier.calibration
+    for decision in ("calibrated", "argmax"):
+        np.testing.assert_array_equal(
+            reloaded.predict_proba(TEXTS, decision=decision),  # type: ignore[arg-type]
+            base_classifier.predict_proba(TEXTS, decision=decision),  # type: ignore[arg-type]
+        )
+    assert [p.labels for p in reloaded.predict(TEXTS)] == [
+        p.labels for p in base_classifier.predict(TEXTS)
+    ]
+    # No export yet: auto runs PyTorch; asking for ONNX says how to get it.
+    assert EmotionClassifier.from_pretrained(saved).backend.name == "torch"
+    with pytest.raises(ModelDirError, match=r"no model\.int8\.onnx.*emorec export"):
+        EmotionClassifier.from_pretrained(saved, backend="onnx", precision="int8")
+    with pytest.raises(ConfigError, match="backend must be one of 'auto', 'torch', 'onnx'"):
+        EmotionClassifier.from_pretrained(saved, backend="tensorrt")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="num_threads must be a positive integer"):
+        EmotionClassifier.from_pretrained(saved, num_threads=0)
+
+    # Loading options reach the classifier; num_threads sets torch's (process-wide) threads.
+    threads = torch.get_num_threads()
+    try:
+        windowed = EmotionClassifier.from_pretrained(
+            saved, num_threads=1, batch_size=8, long_text="window", window_aggregate="max"
+        )
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(threads)
+    assert (windowed.batch_size, windowed.long_text, windowed.window_aggregate) == (
+        8,
+        "window",
+        "max",
+    )
+
+
+def test_classifier_needs_a_model_or_backend(classifier: EmotionClassifier) -> None:
+    with pytest.raises(ConfigError, match="needs a model or a backend"):
+        EmotionClassifier(None, classifier.tokenizer, classifier.label_space)
+    # Any callable backend plugs into the same cleaning → batching → calibration path.
+    calls: list[tuple[int, int]] = []
+
+    def backend(batch: dict[str, np.ndarray]) -> np.ndarray:
+        calls.append(batch["input_ids"].shape)
+        return TorchBackend(classifier.model)(batch)
+
+    backend.name = "custom"  # type: ignore[attr-defined]
+    custom = EmotionClassifier(
+        None,
+        classifier.tokenizer,
+        classifier.label_space,
+        calibration=classifier.calibration,
+        max_length=16,
+        batch_size=4,
+        backend=backend,  # type: ignore[arg-type]
+    )
+    np.testing.assert_allclose(custom.predict_proba(TEXTS), classifier.predict_proba(TEXTS))
+    assert [rows for rows, _ in calls] == [4, 2]
+    with pytest.raises(ModelDirError, match="needs the PyTorch weights"):
+        custom.save_pretrained(Path("unused"))
+
+
+# ---- streaming files -----------------------------------------------------------------------
+def _write_lines(path: Path, n: int) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(n):
+            handle.write(f"text number {i} is a rather ordinary line of about sixty chars\n")
+    return path
+
+
+def test_iter_rows_streams_in_chunks(tmp_path: Path) -> None:
+    source = _write_lines(tmp_path / "big.txt", 50_000)  # ~3 MB
+    rows = iter_rows(source, "text", chunk_size=100)
+    assert iter(rows) is rows  # a generator: nothing read before the first chunk is asked for
+    tracemalloc.start()
+    try:
+        count, largest = 0, 0
+        for chunk in rows:
+            largest = max(largest, len(chunk))
+            count += len(chunk)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert count == 50_000 and largest == 100
+    # Reading it whole would hold 50,000 row dicts (several MB); a chunk is ~100 rows.
+    assert peak < source.stat().st_size / 4, peak
+
+    table = tmp_path / "big.csv"
+    with table.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        writer.writerows([i, f"line, {i}"] for i in range(1000))
+    chunks = list(iter_rows(table, "text", chunk_size=300))
+    assert [len(c) for c in chunks] == [300, 300, 300, 100]
+    assert chunks[-1][-1] == {"id": "999", "text": "line, 999"}
+    with pytest.raises(ConfigError, match="chunk_size must be a positive integer"):
+        next(iter_rows(table, "text", chunk_size=0))
+
+
+class _RecordingClassifier:
+    """Stands in for EmotionClassifier: labels each text by its number, records call sizes."""
+
+    labels = LABELS
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, texts: list[str], decision: str = "calibrated") -> list[Prediction]:
+        self.calls.append(len(texts))
+        out = []
+        for text in texts:
+            label = LABELS[int(text.split()[2]) % len(LABELS)]
+            scores = {name: float(name == label) for name in LABELS}
+            out.append(Prediction(text, label, [label], scores))
+        return out
+
+
+def test_predict_file_streams_and_keeps_order(tmp_path: Path) -> None:
+    source = _write_lines(tmp_path / "in.txt", 2_500)
+    fake = _RecordingClassifier()
+    out = tmp_path / "out.jsonl"
+    written = predict_file(fake, source, out, chunk_size=512, progress=False)  # type: ignore[arg-type]
+    assert written == 2_500
+    assert max(fake.calls) == 512 and sum(fake.calls) == 2_500
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [int(r["text"].split()[2]) for r in rows] == list(range(2_500))
+    assert all(r["pred_label"] == LABELS[i % len(LABELS)] for i, r in enumerate(rows))
