@@ -135,3 +135,23 @@ def test_fp16_only_when_cuda_is_available(make_config, tmp_path) -> None:
     assert args.fp16 is torch.cuda.is_available()
     assert args.use_cpu is not torch.cuda.is_available()
     assert training_arguments(make_config(), tmp_path, progress=False).fp16 is False
+
+
+def test_half_precision_checkpoints_train_in_float32(tiny_model_dir, tmp_path) -> None:
+    # A checkpoint saved in fp16 must not give fp16 master weights (mixed precision cannot
+    # unscale fp16 gradients): emorec always builds the model in float32.
+    import shutil
+
+    import torch
+    from transformers import AutoModel
+
+    from emorec.labels import LabelSpace
+    from emorec.modeling import build_model
+
+    half = tmp_path / "half"
+    AutoModel.from_pretrained(tiny_model_dir).half().save_pretrained(half)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model_dir / name, half / name)
+    for head in ("auto", "linear"):
+        model = build_model(str(half), LabelSpace(("a", "b")), head=head)
+        assert {p.dtype for p in model.parameters()} == {torch.float32}
