@@ -65,3 +65,20 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(record, indent=2) + "\n")
     return path
+
+
+def tfidf_splits(prepared: Any) -> tuple[Any, ...]:
+    """TF-IDF (word 1-2 grams) of the cleaned train/validation/test texts, and their targets.
+
+    Returns ``(x_train, x_val, x_test, y_train, y_val, y_test)``; the vocabulary is fitted on
+    the training split only.
+    """
+    import numpy as np
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    splits = prepared.splits
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+    x_train = vectorizer.fit_transform(splits["train"]["clean_text"])
+    x_val, x_test = (vectorizer.transform(splits[s]["clean_text"]) for s in ("validation", "test"))
+    targets = (np.asarray(splits[s]["labels"]) for s in ("train", "validation", "test"))
+    return (x_train, x_val, x_test, *targets)

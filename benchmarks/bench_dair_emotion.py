@@ -13,12 +13,10 @@ from __future__ import annotations
 import argparse
 import time
 
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
-from benchmarks._common import write_result
+from benchmarks._common import tfidf_splits, write_result
 from emorec.config import load_config
 from emorec.data import PreparedData, prepare
 from emorec.modeling import load_tokenizer
@@ -29,14 +27,7 @@ from emorec.text.cleaner import cleaning_throughput
 
 def tfidf_svm_baseline(prepared: PreparedData) -> dict[str, float]:
     """TF-IDF (word 1-2 grams) + LinearSVC, C picked on validation macro-F1."""
-    splits = prepared.splits
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    x_train = vectorizer.fit_transform(splits["train"]["clean_text"])
-    x_val = vectorizer.transform(splits["validation"]["clean_text"])
-    x_test = vectorizer.transform(splits["test"]["clean_text"])
-    y_train, y_val, y_test = (
-        np.asarray(splits[s]["labels"]) for s in ("train", "validation", "test")
-    )
+    x_train, x_val, x_test, y_train, y_val, y_test = tfidf_splits(prepared)
     best_c, best_f1 = 1.0, -1.0
     for c in (0.1, 0.3, 1.0, 3.0):
         model = LinearSVC(C=c, class_weight="balanced").fit(x_train, y_train)

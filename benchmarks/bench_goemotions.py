@@ -13,13 +13,11 @@ import argparse
 import time
 from typing import Any
 
-import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 
-from benchmarks._common import write_result
+from benchmarks._common import tfidf_splits, write_result
 from emorec.calibrate import ThresholdTuner
 from emorec.config import load_config
 from emorec.data import PreparedData
@@ -28,14 +26,7 @@ from emorec.pipeline import RunResult, run
 
 def tfidf_ovr_baseline(prepared: PreparedData) -> dict[str, float]:
     """TF-IDF + one-vs-rest balanced logistic regression; thresholds tuned on validation."""
-    splits = prepared.splits
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
-    x_train = vectorizer.fit_transform(splits["train"]["clean_text"])
-    x_val = vectorizer.transform(splits["validation"]["clean_text"])
-    x_test = vectorizer.transform(splits["test"]["clean_text"])
-    y_train, y_val, y_test = (
-        np.asarray(splits[s]["labels"], dtype=np.int64) for s in ("train", "validation", "test")
-    )
+    x_train, x_val, x_test, y_train, y_val, y_test = tfidf_splits(prepared)
     model = OneVsRestClassifier(
         LogisticRegression(C=4.0, class_weight="balanced", max_iter=2000), n_jobs=2
     ).fit(x_train, y_train)

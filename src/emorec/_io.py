@@ -8,6 +8,7 @@ On any exception the temporary file is removed and the previous target is left u
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import os
@@ -110,3 +111,12 @@ def atomic_write_json(path: str | os.PathLike[str], obj: Any) -> None:
         ensure_ascii=False,
     )
     atomic_write_text(path, text + "\n")
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks (constant memory)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -22,7 +22,6 @@ quantization settings, the gate's data, scores and deltas, library versions).
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import inspect
 import logging
 import os
@@ -39,7 +38,7 @@ import numpy as np
 import torch
 
 import emorec
-from emorec._io import atomic_path, atomic_write_json
+from emorec._io import atomic_path, atomic_write_json, file_sha256
 from emorec.calibrate import macro_f1
 from emorec.errors import (
     ConfigError,
@@ -318,14 +317,6 @@ def accuracy_gate(
 
 
 # ---- the export ----------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _versions() -> dict[str, str]:
     import onnx
     import onnxruntime
@@ -424,7 +415,7 @@ def export_onnx(
         "file": final.name,
         "precision": precision,
         "size_bytes": final.stat().st_size,
-        "sha256": _sha256(final),
+        "sha256": file_sha256(final),
         "opset": opset,
         "inputs": input_names,
         "optimization": {"fused_operators": fused} if fused is not None else None,

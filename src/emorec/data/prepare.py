@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 import emorec
-from emorec._io import atomic_write_json
+from emorec._io import atomic_write_json, file_sha256
 from emorec.config import Config
 from emorec.data.mapping import apply_label_mapping
 from emorec.data.readers import (
@@ -112,14 +112,6 @@ def _source_files(config: Config) -> dict[str, Path] | Path | None:
     return path
 
 
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def cache_key(config: Config, tokenizer: Any) -> str:
     """Hash of the data files' bytes and every setting that changes the prepared data."""
     sources = _source_files(config)
@@ -134,7 +126,7 @@ def cache_key(config: Config, tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     payload = {
         "emorec": emorec.__version__,
-        "files": {str(f): _file_digest(f) for f in files},
+        "files": {str(f): file_sha256(f) for f in files},
         "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
         "labels": config.model.labels,
         "max_length": config.model.max_length,

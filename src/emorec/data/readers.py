@@ -8,6 +8,7 @@ checks its input and raises :class:`~emorec.errors.DataError` naming the file an
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -71,31 +72,36 @@ def _check_exists(path: Path) -> None:
         )
 
 
-def read_dair(path: Path) -> pd.DataFrame:
-    """Read ``text;label`` lines (dair-ai/emotion); the label follows the last ``;``."""
+def _data_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` for the non-blank lines of a UTF-8 text file."""
     _check_exists(path)
-    texts: list[str] = []
-    labels: list[str] = []
-    line_numbers: list[int] = []
     with path.open(encoding="utf-8", errors="strict") as handle:
         try:
             for line_no, line in enumerate(handle, start=1):
                 line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue  # blank separator lines carry no example
-                text, sep, label = line.rpartition(";")
-                if not sep or not label.strip():
-                    raise DataError(
-                        f"{path}:{line_no}: expected `text;label` (label after the last `;`), "
-                        f"got {line[:80]!r}."
-                    )
-                texts.append(text)
-                labels.append(label.strip())
-                line_numbers.append(line_no)
+                if line.strip():  # blank separator lines carry no example
+                    yield line_no, line
         except UnicodeDecodeError as error:
             raise DataError(
                 f"{path} is not valid UTF-8 ({error.reason} at byte {error.start})."
             ) from None
+
+
+def read_dair(path: Path) -> pd.DataFrame:
+    """Read ``text;label`` lines (dair-ai/emotion); the label follows the last ``;``."""
+    texts: list[str] = []
+    labels: list[str] = []
+    line_numbers: list[int] = []
+    for line_no, line in _data_lines(path):
+        text, sep, label = line.rpartition(";")
+        if not sep or not label.strip():
+            raise DataError(
+                f"{path}:{line_no}: expected `text;label` (label after the last `;`), "
+                f"got {line[:80]!r}."
+            )
+        texts.append(text)
+        labels.append(label.strip())
+        line_numbers.append(line_no)
     return pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
 
 
@@ -139,31 +145,22 @@ def read_goemotions(path: Path, names_file: Path, allow_empty_labels: bool = Fal
     texts: list[str] = []
     labels: list[list[str]] = []
     line_numbers: list[int] = []
-    with path.open(encoding="utf-8", errors="strict") as handle:
-        try:
-            for line_no, line in enumerate(handle, start=1):
-                line = line.rstrip("\r\n")
-                if not line.strip():
-                    continue
-                fields = line.split("\t")
-                if len(fields) not in (2, 3):
-                    raise DataError(
-                        f"{path}:{line_no}: expected `text<TAB>label_ids<TAB>id` (2 or 3 "
-                        f"tab-separated fields), got {len(fields)} fields: {line[:80]!r}."
-                    )
-                texts.append(fields[0])
-                labels.append(_goemotions_ids(fields[1], names, f"{path}:{line_no}", names_file))
-                line_numbers.append(line_no)
-                if not labels[-1] and not allow_empty_labels:
-                    raise DataError(
-                        f"{path}:{line_no}: empty label list; every row needs at least one "
-                        "label id. Set `data.allow_empty_labels: true` if a row without labels "
-                        "is a valid 'none of these' example."
-                    )
-        except UnicodeDecodeError as error:
+    for line_no, line in _data_lines(path):
+        fields = line.split("\t")
+        if len(fields) not in (2, 3):
             raise DataError(
-                f"{path} is not valid UTF-8 ({error.reason} at byte {error.start})."
-            ) from None
+                f"{path}:{line_no}: expected `text<TAB>label_ids<TAB>id` (2 or 3 "
+                f"tab-separated fields), got {len(fields)} fields: {line[:80]!r}."
+            )
+        texts.append(fields[0])
+        labels.append(_goemotions_ids(fields[1], names, f"{path}:{line_no}", names_file))
+        line_numbers.append(line_no)
+        if not labels[-1] and not allow_empty_labels:
+            raise DataError(
+                f"{path}:{line_no}: empty label list; every row needs at least one "
+                "label id. Set `data.allow_empty_labels: true` if a row without labels "
+                "is a valid 'none of these' example."
+            )
     return pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
 
 
