@@ -10,4 +10,6 @@ fi
 # The CPU build of PyTorch first: an unpinned `torch` would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
 .venv/bin/python -m pip install --quiet -e ".[dev]"
+# WordNet 3.0 for synonym augmentation (into $NLTK_DATA or ~/nltk_data; skipped when present).
+.venv/bin/emorec setup-wordnet
 echo "emorec installed in .venv ($(.venv/bin/python -c 'import emorec; print(emorec.__version__)'))"

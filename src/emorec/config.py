@@ -116,6 +116,58 @@ class LabelMappingConfig(StrictModel):
         return has_groups or bool(self.rename) or self.keep is not None
 
 
+AugmentationMethod = Literal["synonym", "swap", "delete", "insert"]
+
+
+class AugmentationConfig(StrictModel):
+    """EDA-style augmentation of the training split (Wei & Zou 2019), off by default.
+
+    Runs after the split, leakage removal and subsampling, before tokenization; validation and
+    test rows are never augmented. See :mod:`emorec.data.augment`.
+    """
+
+    enabled: bool = Field(
+        False,
+        description="Add augmented copies of training rows (never of validation or test rows); "
+        "they are marked `augmented` in the prepared data.",
+    )
+    methods: list[AugmentationMethod] = Field(
+        default_factory=lambda: ["synonym", "swap", "delete", "insert"],
+        min_length=1,
+        description="Operations, one drawn per copy: `synonym` (replace words by WordNet "
+        "synonyms; needs `emorec setup-wordnet`), `swap` (swap two words), `delete` (drop each "
+        "word with `probability`), `insert` (insert a synonym of a word at a random place).",
+    )
+    target_per_class: int | None = Field(
+        None,
+        ge=1,
+        description="Bring every class (single-label) or label (multi-label: rows containing "
+        "it) with fewer than N training rows up to N; the others are left alone. None: every "
+        "row gets `max_per_example` copies.",
+    )
+    max_per_example: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="Most copies made from one training row; a class with too few rows to "
+        "reach the target stays below it (the prepare report says so).",
+    )
+    probability: float = Field(
+        0.1,
+        gt=0.0,
+        le=0.5,
+        description="Share of a text's words one operation changes (at least one word; "
+        "EDA's alpha).",
+    )
+    seed: int = Field(42, description="Seed of every random choice (same data, same copies).")
+
+    @model_validator(mode="after")
+    def _distinct_methods(self) -> AugmentationConfig:
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError(f"`methods` must not repeat a method; got {self.methods}")
+        return self
+
+
 class DataConfig(StrictModel):
     format: DataFormat = Field(
         "auto",
@@ -173,6 +225,7 @@ class DataConfig(StrictModel):
         None, ge=2, description="Stratified subsample of validation and test splits."
     )
     cleaning: CleaningConfig = Field(default_factory=CleaningConfig)
+    augmentation: AugmentationConfig = Field(default_factory=AugmentationConfig)
     cache_dir: str = Field(
         ".emorec_cache", description="Where cleaned, split and tokenized data is cached."
     )
@@ -223,6 +276,11 @@ class TrainingConfig(LossConfig):
         True, description="Resume from the last checkpoint in the work directory if one exists."
     )
     save_total_limit: int = Field(2, ge=1, description="Checkpoints kept in the work directory.")
+    report_to: list[Literal["tensorboard", "mlflow", "wandb"]] = Field(
+        default_factory=list,
+        description="Experiment trackers fed by the Trainer: `tensorboard` (offline; logs in "
+        '`<work_dir>/logs`, `pip install "emorec[tracking]"`), `mlflow`, `wandb`. Empty: none.',
+    )
 
 
 class EvaluationConfig(StrictModel):

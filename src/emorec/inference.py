@@ -21,7 +21,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, overload
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import numpy as np
 import torch
@@ -33,6 +33,9 @@ from emorec.calibrate import Calibration
 from emorec.errors import ConfigError, DataError, MissingDependencyError, ModelDirError
 from emorec.labels import LabelSpace
 from emorec.text import CleaningConfig, TextCleaner
+
+if TYPE_CHECKING:
+    from emorec.explain import Explanation
 
 logger = logging.getLogger(__name__)
 
@@ -279,6 +282,8 @@ class EmotionClassifier:
         self.long_text = long_text
         self.window_overlap = window_overlap
         self.window_aggregate = window_aggregate
+        # The directory this classifier was loaded from (set by from_pretrained), for push_to_hub.
+        self.model_dir: Path | None = None
         self._check_params()
 
     @property
@@ -379,7 +384,7 @@ class EmotionClassifier:
             from emorec.config import load_config
 
             config = load_config(directory / "config.yaml")
-        return cls(
+        classifier = cls(
             model,
             tokenizer,
             label_space,
@@ -393,6 +398,8 @@ class EmotionClassifier:
             window_overlap=window_overlap,
             window_aggregate=window_aggregate,
         )
+        classifier.model_dir = directory
+        return classifier
 
     def save_pretrained(
         self, directory: str | Path, train_metrics: dict[str, Any] | None = None
@@ -433,6 +440,38 @@ class EmotionClassifier:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return directory
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        revision: str | None = None,
+        token: str | None = None,
+        commit_message: str | None = None,
+        api: Any = None,
+    ) -> str:
+        """Upload the model to the Hugging Face Hub in one commit; return the commit URL.
+
+        A classifier loaded from a model directory uploads that directory as it is on disk
+        (metrics and a regenerated model card included); one built in memory is saved to a
+        temporary directory first. Token: ``token``, ``HF_TOKEN`` or the ``hf auth login``
+        cache. Needs network access; see :func:`emorec.hub.push_to_hub`.
+        """
+        from emorec.hub import push_to_hub
+
+        options: dict[str, Any] = {
+            "private": private,
+            "revision": revision,
+            "token": token,
+            "api": api,
+        }
+        if commit_message is not None:
+            options["commit_message"] = commit_message
+        if self.model_dir is not None and (self.model_dir / EMOREC_FILE).is_file():
+            return push_to_hub(self.model_dir, repo_id, **options)
+        with tempfile.TemporaryDirectory(prefix="emorec-push-") as tmp:
+            return push_to_hub(self.save_pretrained(Path(tmp) / "model"), repo_id, **options)
 
     # ---- prediction ----------------------------------------------------------------------
     def _check_params(self) -> None:
@@ -616,6 +655,25 @@ class EmotionClassifier:
         else:
             chosen = [names[int(decided)]]
         return Prediction(text, chosen[0] if chosen else None, chosen, scores)
+
+    # ---- explanations --------------------------------------------------------------------
+    def explain(
+        self,
+        text: str,
+        method: str = "lrp",
+        target: str | Sequence[str] | None = None,
+        **options: Any,
+    ) -> list[Explanation]:
+        """Which words of ``text`` drive each explained emotion: one Explanation per target.
+
+        ``method``: ``lrp`` (default), ``grad_x_input``, ``integrated_gradients``,
+        ``attention``, ``attention_raw`` or ``random``; ``target``: label name(s), default the
+        predicted label(s). ``options`` (``n_steps``, ``baseline``, ``seed``, ``attentions``)
+        and details: :func:`emorec.explain.explain`. Needs the PyTorch backend.
+        """
+        from emorec.explain import explain
+
+        return explain(self, text, method, target, **options)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

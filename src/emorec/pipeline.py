@@ -17,7 +17,7 @@ from emorec._io import atomic_write_json
 from emorec.calibrate import DEFAULT_THRESHOLD, Calibration, fit_calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
-from emorec.errors import ConfigError
+from emorec.errors import ConfigError, EmorecError
 from emorec.evaluate import compute_metrics, write_evaluation_report
 from emorec.evaluate_multilabel import compute_multilabel_metrics, write_multilabel_report
 from emorec.inference import CALIBRATION_FILE, EmotionClassifier
@@ -123,10 +123,26 @@ def evaluate_model(
         {
             "split": split,
             "decision_rule": decision_rule,
+            "n_examples": len(targets),
             "metrics": metrics,
         },
     )
+    _refresh_model_card(model_dir)
     return EvaluationResult(metrics, decision_rule, artifacts)
+
+
+def _refresh_model_card(model_dir: Path) -> None:
+    """Rewrite the model card (README.md) from the metrics just written.
+
+    The card is derived from files already on disk, so a failure to render it is logged rather
+    than raised: it must not discard an evaluation that may have taken hours.
+    """
+    from emorec.hub import write_model_card
+
+    try:
+        write_model_card(model_dir)
+    except (EmorecError, OSError, KeyError, TypeError, ValueError) as error:
+        logger.warning("Model card not written to %s: %s", model_dir, error)
 
 
 @dataclass

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
+import os
+import platform
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +32,7 @@ from emorec._io import atomic_write_text
 from emorec.calibrate import Calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
+from emorec.errors import MissingDependencyError
 from emorec.labels import LabelSpace
 from emorec.losses import build_loss
 from emorec.modeling import build_model, load_tokenizer
@@ -84,8 +89,64 @@ class TrainResult:
     model_dir: Path
 
 
+# training.report_to → the package its transformers callback needs.
+TRACKER_PACKAGES = {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}
+
+
+def tracking_logs_dir(config: Config) -> Path:
+    """Where TensorBoard event files go: ``<work_dir>/logs``, beside the run's checkpoints."""
+    return config.output_path("work_dir") / "logs"
+
+
+def _check_trackers(report_to: list[str]) -> None:
+    missing = [n for n in report_to if importlib.util.find_spec(TRACKER_PACKAGES[n]) is None]
+    if missing:
+        packages = " ".join(TRACKER_PACKAGES[n] for n in missing)
+        raise MissingDependencyError(
+            f"training.report_to lists {missing}, which is not installed: pip install {packages} "
+            '(TensorBoard also comes with pip install "emorec[tracking]").'
+        )
+
+
+@contextmanager
+def tracking_environment(config: Config) -> Iterator[None]:
+    """While the Trainer is built, point its TensorBoard callback at :func:`tracking_logs_dir`.
+
+    transformers 5 has no ``logging_dir`` argument: ``TensorBoardCallback`` reads
+    ``TENSORBOARD_LOGGING_DIR`` when the Trainer creates it. The variable is restored after.
+    """
+    if "tensorboard" not in config.training.report_to:
+        yield
+        return
+    previous = os.environ.get("TENSORBOARD_LOGGING_DIR")
+    os.environ["TENSORBOARD_LOGGING_DIR"] = str(tracking_logs_dir(config).resolve())
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("TENSORBOARD_LOGGING_DIR", None)
+        else:
+            os.environ["TENSORBOARD_LOGGING_DIR"] = previous
+
+
+def _hardware() -> str:
+    """The device that trained the model, for the model card."""
+    if torch.cuda.is_available():
+        return f"GPU {torch.cuda.get_device_name(0)}"
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU {cpu} ({torch.get_num_threads()} threads)"
+
+
 def training_arguments(config: Config, checkpoint_dir: Path, progress: bool) -> TrainingArguments:
     t = config.training
+    _check_trackers(t.report_to)
     cuda = torch.cuda.is_available()
     if t.fp16 and not cuda:
         logger.info("fp16 requested but CUDA is not available: training in fp32.")
@@ -115,7 +176,8 @@ def training_arguments(config: Config, checkpoint_dir: Path, progress: bool) -> 
         use_cpu=not cuda,
         seed=t.seed,
         data_seed=t.seed,
-        report_to="none",
+        report_to=list(t.report_to) or "none",
+        run_name=config.run_name,
         disable_tqdm=not progress,
         dataloader_num_workers=0,
     )
@@ -157,17 +219,18 @@ def train(
     callbacks = list(callbacks or [])
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
-    trainer = EmotionTrainer(
-        model=model,
-        args=training_arguments(config, checkpoint_dir, progress),
-        train_dataset=train_split,
-        eval_dataset=prepared.splits["validation"],
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=eval_metrics_fn(space),
-        callbacks=callbacks,
-        loss_fn=loss_fn,
-    )
+    with tracking_environment(config):
+        trainer = EmotionTrainer(
+            model=model,
+            args=training_arguments(config, checkpoint_dir, progress),
+            train_dataset=train_split,
+            eval_dataset=prepared.splits["validation"],
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=eval_metrics_fn(space),
+            callbacks=callbacks,
+            loss_fn=loss_fn,
+        )
     started = time.perf_counter()
     output = trainer.train(resume_from_checkpoint=resume_from)
     wall = time.perf_counter() - started
@@ -182,6 +245,12 @@ def train(
         "best_validation_macro_f1": float(best["eval_macro_f1"]),
         "best_validation_accuracy": float(best["eval_accuracy"]),
         "resumed": resume_from is not None,
+        "train_samples": len(train_split),
+        "validation_samples": len(prepared.splits["validation"]),
+        "augmented_train_samples": (
+            int(sum(train_split["augmented"])) if "augmented" in train_split.column_names else 0
+        ),
+        "hardware": _hardware(),
     }
     classifier = EmotionClassifier(
         model=trainer.model.eval(),

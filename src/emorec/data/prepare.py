@@ -1,4 +1,5 @@
-"""The prepare stage: read → map labels → clean → split → label space → de-leak → tokenize.
+"""The prepare stage: read → map labels → clean → split → label space → de-leak → augment →
+tokenize.
 
 The result is cached on disk, keyed by the data bytes and every setting that changes it.
 """
@@ -46,7 +47,8 @@ class PreparedData:
     """Cleaned, split and tokenized data plus the label space built from it.
 
     ``splits`` is a ``datasets.DatasetDict`` with columns ``text``, ``clean_text``, ``labels``
-    (int or multi-hot), ``input_ids``, ``attention_mask`` and ``length``.
+    (int or multi-hot), ``augmented`` (True for rows added by ``data.augmentation``),
+    ``input_ids``, ``attention_mask`` and ``length``.
     """
 
     splits: Any
@@ -268,6 +270,18 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
                 frames[split_name], config.data.max_eval_samples, seed
             )
 
+    if config.data.augmentation.enabled:
+        from emorec.data.augment import augment_frame
+
+        # Training rows only, after de-leaking and subsampling: copies of evaluation texts
+        # (or of training texts that happen to equal one) never reach training.
+        evaluation_texts = set(frames["validation"]["clean_text"]) | set(
+            frames["test"]["clean_text"]
+        )
+        frames["train"], report["augmentation"] = augment_frame(
+            frames["train"], config.data.augmentation, banned=evaluation_texts
+        )
+
     max_length = config.model.max_length
 
     def tokenize(batch: dict[str, list[Any]]) -> dict[str, Any]:
@@ -284,6 +298,10 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
                 "text": frame["text"].tolist(),
                 "clean_text": frame["clean_text"].tolist(),
                 "labels": targets.tolist(),
+                # True for rows made by data.augmentation (training split only).
+                "augmented": (
+                    frame["augmented"].tolist() if "augmented" in frame else [False] * len(frame)
+                ),
             }
         )
         splits[split_name] = table.map(tokenize, batched=True, desc=f"Tokenizing {split_name}")
