@@ -141,9 +141,7 @@ def main() -> None:
     parser.add_argument("--no-goemotions", action="store_true")
     parser.add_argument("--goemotions-target", type=int, default=1000)
     parser.add_argument("--goemotions-rare-k", type=int, default=5)
-    parser.add_argument(
-        "--methods", nargs="+", default=["synonym", "swap", "delete", "insert"]
-    )
+    parser.add_argument("--methods", nargs="+", default=["synonym", "swap", "delete", "insert"])
     parser.add_argument("--max-per-example", type=int, default=4)
     parser.add_argument("--probability", type=float, default=0.1)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])

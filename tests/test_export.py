@@ -12,17 +12,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from emorec import export
 from emorec.cli import app
 from emorec.errors import ConfigError, DataError, MissingDependencyError, ModelDirError
+from emorec.export import ExportRefusedError, export_onnx, gate_scores
 from emorec.inference import EmotionClassifier
 
 from .conftest import LABELS, WORDS, make_rows, write_dair
-
-pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
-
-from emorec import export
-from emorec.export import ExportRefusedError, export_onnx, gate_scores
 
 runner = CliRunner()
 TEXTS = [

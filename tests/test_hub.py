@@ -341,7 +341,7 @@ def test_push_refuses_without_token(
 def test_rejected_token_is_never_shown(
     tmp_path: Path, caplog: pytest.LogCaptureFixture, no_token: None
 ) -> None:
-    httpx2 = pytest.importorskip("httpx2")
+    import httpx2  # the HTTP client huggingface_hub uses; installed with it
     from huggingface_hub.errors import HfHubHTTPError
 
     model_dir = make_model_dir(tmp_path)
@@ -402,3 +402,14 @@ def test_classifier_push_to_hub_uploads_its_directory(make_config, tmp_path: Pat
     assert commit["commit_message"] == "v1"
     on_disk = sorted(p.name for p in trained.model_dir.iterdir() if p.name != "README.md")
     assert [op.path_in_repo for op in operations] == [*on_disk, "README.md"]
+
+
+def test_card_of_a_custom_head(tmp_path: Path) -> None:
+    from safetensors.numpy import save_file
+
+    model_dir = make_model_dir(tmp_path)
+    save_file({"head.weight": np.zeros((4, 2), np.float32)}, model_dir / "head.safetensors")
+    card = model_card(model_dir)
+    assert "library_name" not in parse_front_matter(card)
+    assert "plain transformers cannot load this model" in card
+    assert "| parameters | 24 |" in card  # encoder and head files both counted

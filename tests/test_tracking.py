@@ -11,7 +11,6 @@ from emorec.train import TRACKER_PACKAGES, tracking_logs_dir, train, training_ar
 
 
 def test_tensorboard_logs_land_in_the_work_dir(make_config) -> None:
-    pytest.importorskip("tensorboard")
     config = make_config("training.report_to=[tensorboard]")
     before = os.environ.get("TENSORBOARD_LOGGING_DIR")
     result = train(config, progress=False)

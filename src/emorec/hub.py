@@ -242,6 +242,7 @@ def _front_matter(
     base_model: str | None,
     dataset: tuple[str | None, str, str | None],
     metrics_file: dict[str, Any] | None,
+    custom_head: bool = False,
 ) -> dict[str, Any]:
     tags = ["text-classification", "emotion-recognition", "emorec"]
     if multi_label:
@@ -253,6 +254,8 @@ def _front_matter(
         "pipeline_tag": "text-classification",
         "tags": tags,
     }
+    if custom_head:
+        del front["library_name"]  # emorec's own head: plain transformers cannot load it
     if dataset[0]:
         front["datasets"] = [dataset[0]]
     if base_model:
@@ -551,6 +554,7 @@ def model_card(
         base_model=base_model,
         dataset=dataset,
         metrics_file=metrics_file,
+        custom_head=custom_head,
     )
     kind = "multi-label" if multi_label else "single-label"
     head = config.model.head if config is not None else ("custom" if custom_head else "auto")
