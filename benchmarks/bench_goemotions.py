@@ -1,6 +1,10 @@
 """Benchmark: GoEmotions (28 labels, multi-label) and its Ekman grouping with the offline MiniLM.
 
     .venv/bin/python -m benchmarks.bench_goemotions [--config C] [--ekman-config C] [--set k=v]
+        [--reuse-models]
+
+``--reuse-models`` skips training when the configs' model directories exist: it re-fits the
+calibration on dev and re-scores test (training time is read from ``train_metrics.json``).
 
 Trains on train.tsv, fits temperature and per-label thresholds on dev.tsv only, scores
 test.tsv. A TF-IDF + one-vs-rest balanced logistic regression baseline, thresholds tuned on dev
@@ -10,6 +14,7 @@ the same way, runs in the same script. Writes benchmarks/results/goemotions.json
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from typing import Any
 
@@ -19,9 +24,9 @@ from sklearn.multiclass import OneVsRestClassifier
 
 from benchmarks._common import tfidf_splits, write_result
 from emorec.calibrate import ThresholdTuner
-from emorec.config import load_config
-from emorec.data import PreparedData
-from emorec.pipeline import RunResult, run
+from emorec.config import Config, load_config
+from emorec.data import PreparedData, prepare
+from emorec.pipeline import RunResult, calibrate_model, evaluate_model, run
 
 
 def tfidf_ovr_baseline(prepared: PreparedData) -> dict[str, float]:
@@ -64,27 +69,48 @@ def summarise(result: RunResult) -> dict[str, Any]:
     }
 
 
+def run_or_reuse(config: Config, reuse: bool) -> RunResult:
+    """Train from scratch, or re-calibrate and re-evaluate an already trained model dir."""
+    model_dir = config.output_path("model_dir")
+    if not (reuse and (model_dir / "train_metrics.json").is_file()):
+        return run(config)
+    prepared = prepare(config)
+    calibration = calibrate_model(model_dir, config, prepared)
+    evaluation = evaluate_model(
+        model_dir, None, config.output_path("results_dir"), config, prepared
+    )
+    train_metrics = json.loads((model_dir / "train_metrics.json").read_text())
+    return RunResult(
+        model_dir,
+        config.output_path("results_dir"),
+        train_metrics,
+        calibration,
+        evaluation,
+        prepared.report,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--config", default="configs/goemotions.yaml")
     parser.add_argument("--ekman-config", default="configs/goemotions-ekman.yaml")
     parser.add_argument("--set", action="append", default=[], dest="overrides")
+    parser.add_argument("--reuse-models", action="store_true")
     args = parser.parse_args()
     overrides = ["training.resume=false", *args.overrides]
 
     started = time.perf_counter()
-    full = run(load_config(args.config, overrides))
+    full = run_or_reuse(load_config(args.config, overrides), args.reuse_models)
     full_summary = summarise(full)
-    from emorec.data import prepare
-
     baseline = tfidf_ovr_baseline(prepare(load_config(args.config, overrides)))
-    ekman = run(load_config(args.ekman_config, overrides))
+    ekman = run_or_reuse(load_config(args.ekman_config, overrides), args.reuse_models)
     ekman_summary = summarise(ekman)
 
     payload = {
         "config": args.config,
         "ekman_config": args.ekman_config,
         "overrides": args.overrides,
+        "reused_trained_models": args.reuse_models,
         **full_summary,
         **baseline,
         "ekman_test_macro_f1": ekman_summary["test_macro_f1_tuned"],

@@ -353,3 +353,17 @@ def test_bias_candidate_scores_equal_brute_force_sklearn() -> None:
             b[k] = grid[g]
             expected = f1_score(y, (s + b).argmax(1), average="macro")
             assert fast[g] == pytest.approx(expected, abs=1e-12)
+
+
+def test_fit_calibration_finds_thresholds_above_0_95() -> None:
+    # Losses like ASL inflate probabilities: the best threshold can sit near 1.
+    rng = np.random.default_rng(0)
+    probs = rng.uniform(0.90, 1.0, size=(400, 2))
+    y = (probs > 0.975).astype(int)
+    logits = np.log(probs / (1 - probs))
+    config = CalibrationConfig(temperature=False, decision="threshold")
+    calibration = fit_calibration(logits, y, config, multi_label=True)
+    assert all(0.96 <= t <= 0.98 for t in calibration.thresholds)
+    assert calibration.macro_f1_after > 0.85 > 0.5 > calibration.macro_f1_before
+    with pytest.raises(ValueError, match="max_threshold"):
+        CalibrationConfig(min_threshold=0.5, max_threshold=0.4)

@@ -658,6 +658,13 @@ class CalibrationConfig(StrictModel):
     min_threshold: float = Field(
         0.05, ge=0.0, lt=1.0, description="'threshold': no tuned threshold goes below this."
     )
+    max_threshold: float = Field(
+        0.99,
+        gt=0.0,
+        lt=1.0,
+        description="'threshold': the largest candidate threshold (grid step 0.01). Losses "
+        "such as ASL push probabilities up, so best thresholds can sit above 0.9.",
+    )
     min_positives: int = Field(
         5,
         ge=0,
@@ -672,6 +679,11 @@ class CalibrationConfig(StrictModel):
 
     @model_validator(mode="after")
     def _grid_is_ordered(self) -> Self:
+        if self.min_threshold >= self.max_threshold:
+            raise ValueError(
+                f"min_threshold must be < max_threshold; got min_threshold={self.min_threshold}, "
+                f"max_threshold={self.max_threshold}."
+            )
         if self.bias_grid_min >= self.bias_grid_max:
             raise ValueError(
                 f"bias_grid_min must be < bias_grid_max; got bias_grid_min={self.bias_grid_min}, "
@@ -857,6 +869,7 @@ def fit_calibration(
     elif decision == "threshold":
         thresholds = (
             ThresholdTuner(
+                grid=np.round(np.arange(0.01, config.max_threshold + 0.005, 0.01), 10),
                 min_threshold=config.min_threshold,
                 min_positives=config.min_positives,
                 strategy=config.threshold_strategy,
