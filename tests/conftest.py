@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from .servers import postgres_server, postgres_url, redis_url  # noqa: F401  (fixtures)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -97,3 +99,51 @@ def make_config(tmp_path: Path, tiny_model_dir: Path, tiny_data_dir: Path) -> Ca
         return load_config(None, [*base, *overrides])
 
     return build
+
+
+def _save_tiny_classifier(directory: Path, tiny_model_dir: Path, multi_label: bool) -> Path:
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    from emorec.calibrate import Calibration
+    from emorec.inference import EmotionClassifier
+    from emorec.labels import LabelSpace
+
+    torch.manual_seed(0)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        tiny_model_dir,
+        num_labels=len(LABELS),
+        problem_type="multi_label_classification" if multi_label else None,
+    )
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    calibration = (
+        Calibration(thresholds=[0.5, 0.4, 0.6, 0.5], multi_label=True)
+        if multi_label
+        else Calibration(temperature=0.5, biases=[0.1, -0.2, 0.0, 0.3], decision="bias")
+    )
+    classifier = EmotionClassifier(
+        model, tokenizer, LabelSpace(tuple(LABELS), multi_label), calibration=calibration,
+        max_length=32,
+    )
+    return classifier.save_pretrained(directory)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier_dir(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """A saved single-label emorec model directory (tiny random BERT, 4 labels, bias calibration).
+
+    Treat it as read-only: it is shared by the whole session.
+    """
+    return _save_tiny_classifier(
+        tmp_path_factory.mktemp("tiny-clf") / "model", tiny_model_dir, multi_label=False
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_multilabel_classifier_dir(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path
+) -> Path:
+    """A saved multi-label emorec model directory (4 labels, per-label thresholds). Read-only."""
+    return _save_tiny_classifier(
+        tmp_path_factory.mktemp("tiny-ml-clf") / "model", tiny_model_dir, multi_label=True
+    )
