@@ -1,0 +1,684 @@
+"""The FastAPI application: prediction, explanation, history and statistics over one model.
+
+:func:`create_app` builds the app; the model is loaded once in the lifespan (never at import),
+the database is migrated to the newest revision at startup, and an embedded job worker runs
+in-process unless ``EMOREC_EMBEDDED_WORKER=false``. Every error answers ``{"detail": ...}``
+with a plain sentence; unexpected errors are logged here and never shown to the client.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import Engine, case, func, select
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import emorec
+from emorec.errors import EmorecError
+from emorec.service.auth import verify_api_key
+from emorec.service.db import (
+    PredictionRecord,
+    check_database,
+    make_engine,
+    session_factory,
+    upgrade_database,
+    utcnow,
+)
+from emorec.service.schemas import (
+    ErrorResponse,
+    ExplainRequest,
+    ExplainResponse,
+    Health,
+    HistoryItem,
+    HistoryPage,
+    PredictRequest,
+    PredictResponse,
+    Ready,
+    Score,
+    Stats,
+    StatsBucket,
+    TextPrediction,
+    WordScore,
+)
+from emorec.service.settings import ServiceSettings
+
+if TYPE_CHECKING:
+    from emorec.inference import EmotionClassifier
+
+logger = logging.getLogger("emorec.service")
+
+STATIC_DIR = Path(__file__).parent / "static"
+API_KEY_HEADER = "X-API-Key"
+# JSON may escape one character as up to 6 bytes (\uXXXX, or 12 for a surrogate pair); the
+# body limit of /v1/predict leaves room for that plus the envelope.
+_JSON_BYTES_PER_CHAR = 12
+_ENVELOPE_BYTES = 64 * 1024
+INTERNAL_ERROR = "The server hit an unexpected error; it has been logged. Please try again later."
+
+api_key_scheme = APIKeyHeader(
+    name=API_KEY_HEADER,
+    auto_error=False,
+    description="A key created with `emorec apikey create NAME`.",
+)
+
+
+@dataclass
+class ServiceState:
+    """What the routes share: settings, database, classifier and the locks around it."""
+
+    settings: ServiceSettings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    classifier: EmotionClassifier
+    model_name: str
+    # Fast tokenizers are not safe to call from several threads at once ("Already borrowed"),
+    # and explanations patch the model: inference runs one request at a time.
+    predict_lock: threading.Lock = field(default_factory=threading.Lock)
+    explain_lock: threading.Lock = field(default_factory=threading.Lock)
+    explainer: EmotionClassifier | None = None
+    worker: Any = None
+
+    @property
+    def backend(self) -> str:
+        return "onnx" if self.classifier.backend.name.startswith("onnx") else "torch"
+
+
+def get_state(request: Request) -> ServiceState:
+    state = getattr(request.app.state, "service", None)
+    if state is None:  # only between startup failure and shutdown
+        raise HTTPException(503, "The service is starting or stopping; try again shortly.")
+    return state
+
+
+StateDep = Annotated[ServiceState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Any:
+    with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def _check_key(session: Session, key: str | None) -> None:
+    if not key:
+        raise HTTPException(
+            401,
+            f"This endpoint needs an API key in the {API_KEY_HEADER} header; create one with "
+            "`emorec apikey create NAME`.",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+    if verify_api_key(session, key) is None:
+        raise HTTPException(
+            401,
+            "The API key is not valid (unknown or revoked).",
+            headers={"WWW-Authenticate": "ApiKey"},
+        )
+
+
+def require_api_key(
+    state: StateDep, key: Annotated[str | None, Security(api_key_scheme)] = None
+) -> None:
+    """Dependency: a valid, unrevoked X-API-Key."""
+    with state.sessions() as session:
+        _check_key(session, key)
+
+
+def predict_api_key(
+    state: StateDep, key: Annotated[str | None, Security(api_key_scheme)] = None
+) -> None:
+    """Dependency: an API key when ``require_api_key_for_predict`` is set."""
+    if state.settings.require_api_key_for_predict:
+        with state.sessions() as session:
+            _check_key(session, key)
+
+
+def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    # Times without an offset are read as UTC, the zone everything is stored in.
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+# ---- routes ------------------------------------------------------------------------------
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
+    413: {"model": ErrorResponse, "description": "Too many texts, a text too long."},
+    422: {"model": ErrorResponse, "description": "The request is malformed."},
+}
+
+router = APIRouter()
+
+
+@router.get("/health", response_model=Health, tags=["service"])
+def health() -> Health:
+    """Liveness: the process answers."""
+    return Health()
+
+
+@router.get(
+    "/ready",
+    response_model=Ready,
+    tags=["service"],
+    responses={503: {"model": Ready, "description": "The model or the database is unavailable."}},
+)
+def ready(request: Request) -> Any:
+    """Readiness: the model is loaded and the database answers."""
+    state: ServiceState | None = getattr(request.app.state, "service", None)
+    if state is None:
+        body = Ready(
+            ready=False,
+            model=None,
+            labels=[],
+            multi_label=False,
+            backend=None,
+            version=emorec.__version__,
+            database="unavailable",
+        )
+        return JSONResponse(jsonable_encoder(body), status_code=503)
+    database_ok = check_database(state.engine)
+    body = Ready(
+        ready=database_ok,
+        model=state.model_name,
+        labels=state.classifier.labels,
+        multi_label=state.classifier.label_space.multi_label,
+        backend=state.backend,
+        version=emorec.__version__,
+        database="ok" if database_ok else "unavailable",
+    )
+    if not database_ok:
+        return JSONResponse(jsonable_encoder(body), status_code=503)
+    return body
+
+
+@router.post(
+    "/v1/predict",
+    response_model=PredictResponse,
+    tags=["predict"],
+    dependencies=[Depends(predict_api_key)],
+    responses=ERRORS,
+)
+def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
+    """Classify one or many texts with the calibrated decision rule."""
+    settings = state.settings
+    classifier = state.classifier
+    if len(body.texts) > settings.max_texts_per_request:
+        raise HTTPException(
+            413,
+            f"Too many texts: {len(body.texts)}; at most {settings.max_texts_per_request} per "
+            "request. Split them, or upload a file to /v1/jobs.",
+        )
+    for i, text in enumerate(body.texts):
+        if len(text) > settings.max_chars_per_text:
+            raise HTTPException(
+                413,
+                f"Text {i} has {len(text)} characters; the limit is {settings.max_chars_per_text}.",
+            )
+    n_labels = len(classifier.labels)
+    if body.top_k is not None and body.top_k > n_labels:
+        raise HTTPException(
+            422, f"top_k must be between 1 and {n_labels} (the model's emotions); got {body.top_k}."
+        )
+    with state.predict_lock:
+        predictions = classifier.predict(body.texts)
+    if body.store and settings.store_history:
+        now = utcnow()
+        with state.sessions() as session:
+            session.add_all(
+                PredictionRecord(
+                    created_at=now,
+                    text=p.text,
+                    labels=p.labels,
+                    top_label=p.label,
+                    scores=p.scores,
+                    model=state.model_name,
+                )
+                for p in predictions
+            )
+            session.commit()
+    return PredictResponse(
+        model=state.model_name,
+        multi_label=classifier.label_space.multi_label,
+        predictions=[
+            TextPrediction(
+                text=p.text,
+                label=p.label,
+                labels=p.labels,
+                scores=[
+                    Score(label=label, probability=prob)
+                    for label, prob in list(p.scores.items())[: body.top_k]
+                ],
+            )
+            for p in predictions
+        ],
+    )
+
+
+def _word_offsets(text: str, words: list[str]) -> list[tuple[int, int]]:
+    """Character spans of the cleaned ``words`` in the original ``text``, in order.
+
+    Cleaning lowercases and rewrites some tokens (emoji names, expanded slang); a word not
+    found after the previous one gets an empty span at the current position.
+    """
+    lowered = text.lower()
+    spans = []
+    cursor = 0
+    for word in words:
+        start = lowered.find(word.lower(), cursor)
+        if start < 0 or not word:
+            spans.append((cursor, cursor))
+            continue
+        end = start + len(word)
+        spans.append((start, end))
+        cursor = end
+    return spans
+
+
+def _explainer(state: ServiceState) -> EmotionClassifier:
+    """A PyTorch classifier for explanations (the served one may run ONNX)."""
+    if state.classifier.model is not None:
+        return state.classifier
+    if state.explainer is None:
+        from emorec.inference import EmotionClassifier
+
+        state.explainer = EmotionClassifier.from_pretrained(
+            state.settings.model_dir, backend="torch"
+        )
+    return state.explainer
+
+
+@router.post(
+    "/v1/explain",
+    response_model=ExplainResponse,
+    tags=["predict"],
+    dependencies=[Depends(predict_api_key)],
+    responses=ERRORS,
+)
+def explain(body: ExplainRequest, state: StateDep) -> ExplainResponse:
+    """Word attributions for one text: which words drive the (or a given) emotion."""
+    settings = state.settings
+    if len(body.text) > settings.max_chars_per_text:
+        raise HTTPException(
+            413,
+            f"The text has {len(body.text)} characters; the limit is "
+            f"{settings.max_chars_per_text}.",
+        )
+    labels = state.classifier.labels
+    if body.label is not None and body.label not in labels:
+        raise HTTPException(
+            422, f"label must be one of the model's emotions {labels}; got {body.label!r}."
+        )
+    with state.explain_lock:
+        classifier = _explainer(state)
+        (explanation,) = classifier.explain(body.text, body.method, body.label, attentions=False)
+    spans = _word_offsets(body.text, explanation.words)
+    return ExplainResponse(
+        text=body.text,
+        label=explanation.target,
+        probability=explanation.target_probability,
+        method=explanation.method,
+        words=[
+            WordScore(word=word, start=start, end=end, score=float(score))
+            for word, score, (start, end) in zip(
+                explanation.words, explanation.scores, spans, strict=True
+            )
+        ],
+    )
+
+
+@router.get(
+    "/v1/history",
+    response_model=HistoryPage,
+    tags=["history"],
+    dependencies=[Depends(require_api_key)],
+    responses=ERRORS,
+)
+def history(
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**12)] = 0,
+    label: Annotated[str | None, Query(max_length=100, description="Top emotion.")] = None,
+    since: Annotated[dt.datetime | None, Query(description="ISO time, inclusive.")] = None,
+    until: Annotated[dt.datetime | None, Query(description="ISO time, exclusive.")] = None,
+) -> HistoryPage:
+    """Stored predictions, newest first, filtered by top emotion and time."""
+    conditions = _time_filter(since, until)
+    if label is not None:
+        conditions.append(PredictionRecord.top_label == label)
+    total = session.scalar(select(func.count()).select_from(PredictionRecord).where(*conditions))
+    rows = session.scalars(
+        select(PredictionRecord)
+        .where(*conditions)
+        .order_by(PredictionRecord.created_at.desc(), PredictionRecord.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return HistoryPage(
+        items=[
+            HistoryItem(
+                id=row.id,
+                created_at=row.created_at,
+                text=row.text,
+                label=row.top_label,
+                labels=row.labels,
+                scores=row.scores,
+            )
+            for row in rows
+        ],
+        total=total or 0,
+        limit=limit,
+        offset=offset,
+    )
+
+
+def _time_filter(since: dt.datetime | None, until: dt.datetime | None) -> list[Any]:
+    since, until = _as_utc(since), _as_utc(until)
+    if since is not None and until is not None and since >= until:
+        raise HTTPException(422, "since must be earlier than until.")
+    conditions: list[Any] = []
+    if since is not None:
+        conditions.append(PredictionRecord.created_at >= since)
+    if until is not None:
+        conditions.append(PredictionRecord.created_at < until)
+    return conditions
+
+
+def _bucket_start(engine: Engine, bucket: Literal["hour", "day"]) -> Any:
+    """SQL for the start of each row's time bucket, in UTC, per dialect."""
+    column = PredictionRecord.created_at
+    if engine.dialect.name == "postgresql":
+        return func.date_trunc(bucket, func.timezone("UTC", column))
+    if engine.dialect.name == "sqlite":
+        # Stored as naive UTC text ("YYYY-MM-DD HH:MM:SS.ffffff").
+        fmt = "%Y-%m-%d %H:00:00" if bucket == "hour" else "%Y-%m-%d 00:00:00"
+        return func.strftime(fmt, column)
+    raise HTTPException(501, f"Statistics are not implemented for {engine.dialect.name}.")
+
+
+def _parse_bucket(value: Any) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@router.get(
+    "/v1/stats",
+    response_model=Stats,
+    tags=["history"],
+    dependencies=[Depends(require_api_key)],
+    responses=ERRORS,
+)
+def stats(
+    state: StateDep,
+    session: SessionDep,
+    bucket: Literal["hour", "day"] = "day",
+    since: Annotated[dt.datetime | None, Query(description="ISO time, inclusive.")] = None,
+    until: Annotated[dt.datetime | None, Query(description="ISO time, exclusive.")] = None,
+) -> Stats:
+    """Counts (by top emotion) and mean probabilities per emotion, overall and per bucket."""
+    labels = state.classifier.labels
+    conditions = _time_filter(since, until)
+    record = PredictionRecord
+    columns = [func.count()]
+    for label in labels:
+        columns.append(func.sum(case((record.top_label == label, 1), else_=0)))
+        columns.append(func.avg(record.scores[label].as_float()))
+
+    def unpack(values: Any) -> tuple[int, dict[str, int], dict[str, float]]:
+        total, rest = int(values[0] or 0), values[1:]
+        counts = {label: int(rest[2 * i] or 0) for i, label in enumerate(labels)}
+        means = {
+            label: float(rest[2 * i + 1])
+            for i, label in enumerate(labels)
+            if rest[2 * i + 1] is not None
+        }
+        return total, counts, means
+
+    total, counts, means = unpack(session.execute(select(*columns).where(*conditions)).one())
+    start = _bucket_start(state.engine, bucket).label("bucket")
+    rows = session.execute(
+        select(start, *columns).where(*conditions).group_by(start).order_by(start)
+    ).all()
+    buckets = []
+    for row in rows:
+        b_total, b_counts, b_means = unpack(row[1:])
+        buckets.append(
+            StatsBucket(
+                start=_parse_bucket(row[0]),
+                total=b_total,
+                counts=b_counts,
+                mean_probability=b_means,
+            )
+        )
+    return Stats(labels=labels, total=total, counts=counts, mean_probability=means, buckets=buckets)
+
+
+# ---- errors and limits -------------------------------------------------------------------
+def _field_name(loc: Any) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    return ".".join(parts) or "body"
+
+
+def _validation_message(errors: list[dict[str, Any]]) -> str:
+    if any(e.get("type") == "json_invalid" for e in errors):
+        return 'The request body is not valid JSON; send a JSON object like {"texts": ["..."]}.'
+    problems = [f"{_field_name(e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in errors[:5]]
+    more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
+    return "Invalid request: " + "; ".join(problems) + more + "."
+
+
+async def _validation_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, RequestValidationError)  # noqa: S101  (registered for it)
+    errors = list(error.errors())
+    # Echoing "input" back could return megabytes of the client's own text.
+    listed = [
+        {"field": _field_name(e.get("loc", ())), "message": e.get("msg"), "type": e.get("type")}
+        for e in errors
+    ]
+    return JSONResponse(
+        {"detail": _validation_message(errors), "errors": jsonable_encoder(listed)},
+        status_code=422,
+    )
+
+
+async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+    assert isinstance(error, StarletteHTTPException)  # noqa: S101  (registered for it)
+    detail = error.detail if isinstance(error.detail, str) else str(error.detail)
+    if error.status_code == 404 and detail == "Not Found":
+        detail = "There is nothing at this address; the API is described at /docs."
+    elif error.status_code == 405:
+        detail = "This address does not accept that HTTP method; see /docs."
+    return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
+
+
+async def _input_error(_request: Request, error: Exception) -> JSONResponse:
+    return JSONResponse({"detail": str(error)}, status_code=422)
+
+
+async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
+    # The trace goes to the server log only; the client gets one sentence.
+    logger.error("Unexpected error on %s %s", request.method, request.url.path, exc_info=error)
+    return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimitMiddleware:
+    """Answer 413 to request bodies over the limit of their path, before they are parsed.
+
+    Declared sizes (Content-Length) are refused at once; chunked bodies are counted as they
+    arrive.
+    """
+
+    def __init__(self, app: ASGIApp, limit: Callable[[str], tuple[int, str]]) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit, what = self.limit(scope["path"])
+        message = f"{what} is larger than the limit of {limit:,} bytes."
+        declared = dict(scope.get("headers") or []).get(b"content-length")
+        if declared is not None:
+            try:
+                too_large = int(declared) > limit
+            except ValueError:
+                too_large = False  # the server rejects malformed lengths itself
+            if too_large:
+                await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message_in = await receive()
+            if message_in["type"] == "http.request":
+                received += len(message_in.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message_in
+
+        async def tracking_send(message_out: Message) -> None:
+            nonlocal started
+            if message_out["type"] == "http.response.start":
+                started = True
+            await send(message_out)
+
+        try:
+            await self.app(scope, counting_receive, tracking_send)
+        except _BodyTooLarge:
+            if started:
+                raise
+            await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
+
+
+# ---- the app -----------------------------------------------------------------------------
+def _start_worker(state: ServiceState) -> Any:
+    """Start the embedded job worker; returns a handle with ``stop()``, or None."""
+    # TODO(JOBS): replace with the job module's embedded consumer once it exists.
+    return None
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: ServiceSettings = app.state.settings
+    logging.getLogger("emorec").setLevel(settings.log_level.upper())
+    engine = make_engine(settings.db_url)
+    try:
+        upgrade_database(engine)
+        classifier = app.state.injected_classifier
+        if classifier is None:
+            from emorec.inference import EmotionClassifier
+
+            classifier = EmotionClassifier.from_pretrained(
+                settings.model_dir, backend=settings.backend
+            )
+        model_dir = getattr(classifier, "model_dir", None) or settings.model_dir
+        state = ServiceState(
+            settings=settings,
+            engine=engine,
+            sessions=session_factory(engine),
+            classifier=classifier,
+            model_name=Path(model_dir).name,
+        )
+        if settings.embedded_worker:
+            state.worker = _start_worker(state)
+        app.state.service = state
+        logger.info(
+            "Serving %s (%s, %d emotions).", state.model_name, state.backend, len(classifier.labels)
+        )
+        yield
+    finally:
+        state = getattr(app.state, "service", None)
+        app.state.service = None
+        if state is not None and state.worker is not None:
+            state.worker.stop()
+        engine.dispose()
+
+
+def create_app(
+    settings: ServiceSettings | None = None, classifier: EmotionClassifier | None = None
+) -> FastAPI:
+    """The service app. ``settings`` default to the environment; ``classifier`` (already
+    loaded) replaces loading ``settings.model_dir`` at startup, e.g. in tests.
+    """
+    settings = settings or ServiceSettings()  # type: ignore[call-arg]  (model_dir from env)
+    app = FastAPI(
+        title="emorec",
+        version=emorec.__version__,
+        description="Text emotion recognition: predictions, explanations, batch jobs, history.",
+        lifespan=_lifespan,
+    )
+    app.state.settings = settings
+    app.state.injected_classifier = classifier
+    app.state.service = None
+    app.include_router(router)
+    _include_jobs(app)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(EmorecError, _input_error)
+    app.add_exception_handler(Exception, _unexpected_error)
+
+    predict_limit = (
+        settings.max_texts_per_request * settings.max_chars_per_text * _JSON_BYTES_PER_CHAR
+        + _ENVELOPE_BYTES
+    )
+
+    def limit(path: str) -> tuple[int, str]:
+        if path.startswith("/v1/jobs"):
+            return settings.max_upload_bytes + _ENVELOPE_BYTES, "The upload"
+        return predict_limit, "The request body"
+
+    app.add_middleware(BodyLimitMiddleware, limit=limit)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[API_KEY_HEADER, "Content-Type"],
+        )
+    _mount_dashboard(app)
+    return app
+
+
+def _include_jobs(app: FastAPI) -> None:
+    # TODO(JOBS): include routes_jobs.router unconditionally once it exists.
+    try:
+        from emorec.service.routes_jobs import router as jobs_router
+    except ImportError:
+        return
+    app.include_router(jobs_router)
+
+
+def _mount_dashboard(app: FastAPI) -> None:
+    index = STATIC_DIR / "index.html"
+
+    @app.get("/", include_in_schema=False)
+    def dashboard() -> FileResponse:
+        if not index.is_file():
+            raise HTTPException(404, "The dashboard is not installed (static/index.html).")
+        return FileResponse(index)
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
