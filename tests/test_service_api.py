@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="needs the service extra")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
+from sqlalchemy import inspect
+from typer.testing import CliRunner
 
-from emorec.inference import EmotionClassifier  # noqa: E402
-from emorec.service.app import create_app  # noqa: E402
-from emorec.service.settings import ServiceSettings  # noqa: E402
+from emorec.cli import app as cli_app
+from emorec.errors import ConfigError
+from emorec.inference import EmotionClassifier
+from emorec.service.app import INTERNAL_ERROR, create_app
+from emorec.service.auth import create_api_key, revoke_api_key
+from emorec.service.db import PredictionRecord, make_engine, upgrade_database
+from emorec.service.settings import ServiceSettings, load_settings
+
+UTC = dt.UTC
 
 
 @pytest.fixture(scope="module")
 def classifier(tiny_classifier_dir: Path) -> EmotionClassifier:
     return EmotionClassifier.from_pretrained(tiny_classifier_dir, backend="torch")
+
+
+@pytest.fixture(scope="module")
+def multilabel_classifier(tiny_multilabel_classifier_dir: Path) -> EmotionClassifier:
+    return EmotionClassifier.from_pretrained(tiny_multilabel_classifier_dir, backend="torch")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -29,21 +45,71 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tiny_classifier_dir: Path, database_url: str) -> ServiceSettings:
-    return ServiceSettings(
-        model_dir=tiny_classifier_dir,
-        data_dir=tmp_path / "data",
-        database_url=database_url,
-        embedded_worker=False,
-    )
+def make_client(
+    tmp_path: Path, tiny_classifier_dir: Path, classifier: EmotionClassifier
+) -> Iterator[Callable[..., TestClient]]:
+    """Start an app (lifespan included) on a database; stopped at teardown."""
+    clients: list[TestClient] = []
+
+    def start(
+        database_url: str | None = None,
+        clf: EmotionClassifier | None = None,
+        raise_server_exceptions: bool = True,
+        **values: object,
+    ) -> TestClient:
+        settings = ServiceSettings(
+            model_dir=tiny_classifier_dir,
+            data_dir=tmp_path / "data",
+            database_url=database_url or f"sqlite:///{tmp_path / 'api.db'}",
+            embedded_worker=False,
+            **values,
+        )
+        test_client = TestClient(
+            create_app(settings, clf or classifier),
+            raise_server_exceptions=raise_server_exceptions,
+        )
+        test_client.__enter__()
+        clients.append(test_client)
+        return test_client
+
+    yield start
+    for test_client in clients:
+        test_client.__exit__(None, None, None)
 
 
 @pytest.fixture
-def client(settings: ServiceSettings, classifier: EmotionClassifier) -> Iterator[TestClient]:
-    with TestClient(create_app(settings, classifier)) as test_client:
-        yield test_client
+def client(make_client: Callable[..., TestClient], database_url: str) -> TestClient:
+    return make_client(database_url)
 
 
+@pytest.fixture
+def sqlite_client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
+
+
+def new_key(client: TestClient, name: str = "test") -> str:
+    with client.app.state.service.sessions() as session:
+        return create_api_key(session, name)[1]
+
+
+def add_records(client: TestClient, rows: list[tuple[dt.datetime, str, dict[str, float]]]) -> None:
+    """History rows with chosen times, top labels and scores."""
+    with client.app.state.service.sessions() as session:
+        session.add_all(
+            PredictionRecord(
+                created_at=created,
+                text=f"text {i}",
+                labels=[label],
+                top_label=label,
+                scores=scores,
+                model="model",
+            )
+            for i, (created, label, scores) in enumerate(rows)
+        )
+        session.commit()
+
+
+# ---- health --------------------------------------------------------------------------------
 def test_health_and_ready(client: TestClient, classifier: EmotionClassifier) -> None:
     assert client.get("/health").json() == {"status": "ok"}
     response = client.get("/ready")
@@ -51,6 +117,475 @@ def test_health_and_ready(client: TestClient, classifier: EmotionClassifier) -> 
     body = response.json()
     assert body["ready"] is True
     assert body["labels"] == classifier.labels
+    assert body["multi_label"] is False
     assert body["backend"] == "torch"
     assert body["database"] == "ok"
     assert body["model"] == "model"
+
+
+def test_ready_is_503_when_the_database_is_gone(sqlite_client: TestClient) -> None:
+    state = sqlite_client.app.state.service
+    healthy = state.engine
+    # Nothing listens on port 1: the database is unreachable.
+    state.engine = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none?connect_timeout=2")
+    try:
+        response = sqlite_client.get("/ready")
+    finally:
+        state.engine.dispose()
+        state.engine = healthy
+    assert response.status_code == 503
+    assert response.json()["ready"] is False
+    assert response.json()["database"] == "unavailable"
+    assert sqlite_client.get("/ready").status_code == 200
+
+
+# ---- predict -------------------------------------------------------------------------------
+def test_predict_one_and_many_match_the_classifier(
+    client: TestClient, classifier: EmotionClassifier
+) -> None:
+    texts = ["i feel so happy today", "this is so unfair and i am furious", "i am scared"]
+    response = client.post("/v1/predict", json={"texts": texts})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "model"
+    assert body["multi_label"] is False
+    expected = classifier.predict(texts)
+    probs = classifier.predict_proba(texts)
+    assert [p["text"] for p in body["predictions"]] == texts
+    for got, want, row in zip(body["predictions"], expected, probs, strict=True):
+        assert got["label"] == want.label
+        assert got["labels"] == [want.label]
+        ranked = [s["probability"] for s in got["scores"]]
+        assert ranked == sorted(ranked, reverse=True)
+        assert len(got["scores"]) == len(classifier.labels)
+        for score in got["scores"]:
+            index = classifier.labels.index(score["label"])
+            assert score["probability"] == pytest.approx(float(row[index]), abs=1e-6)
+        assert sum(ranked) == pytest.approx(1.0, abs=1e-5)
+    single = client.post("/v1/predict", json={"texts": [texts[0]]}).json()
+    assert single["predictions"][0]["label"] == expected[0].label
+
+
+def test_predict_top_k(sqlite_client: TestClient, classifier: EmotionClassifier) -> None:
+    text = "what a wonderful surprise"
+    full = sqlite_client.post("/v1/predict", json={"texts": [text]}).json()["predictions"][0]
+    top = sqlite_client.post("/v1/predict", json={"texts": [text], "top_k": 2}).json()
+    assert top["predictions"][0]["scores"] == full["scores"][:2]
+    too_many = sqlite_client.post("/v1/predict", json={"texts": [text], "top_k": 5})
+    assert too_many.status_code == 422
+    assert "top_k" in too_many.json()["detail"]
+    assert str(len(classifier.labels)) in too_many.json()["detail"]
+    zero = sqlite_client.post("/v1/predict", json={"texts": [text], "top_k": 0})
+    assert zero.status_code == 422
+    assert "top_k" in zero.json()["detail"]
+
+
+def test_predict_multilabel(
+    make_client: Callable[..., TestClient], multilabel_classifier: EmotionClassifier
+) -> None:
+    client = make_client(clf=multilabel_classifier)
+    texts = ["i am happy and scared", "so angry", "meh"]
+    body = client.post("/v1/predict", json={"texts": texts}).json()
+    assert body["multi_label"] is True
+    thresholds = np.asarray(multilabel_classifier.calibration.thresholds)
+    probs = multilabel_classifier.predict_proba(texts)
+    for got, row in zip(body["predictions"], probs, strict=True):
+        decided = {
+            label
+            for label, p, t in zip(multilabel_classifier.labels, row, thresholds, strict=True)
+            if p >= t
+        }
+        assert set(got["labels"]) == decided
+        assert got["label"] == (got["labels"][0] if got["labels"] else None)
+    assert client.get("/ready").json()["multi_label"] is True
+
+
+def test_predictions_are_stored_in_history(client: TestClient) -> None:
+    key = new_key(client)
+    client.post("/v1/predict", json={"texts": ["first text", "second text"]})
+    client.post("/v1/predict", json={"texts": ["not kept"], "store": False})
+    predicted = client.post("/v1/predict", json={"texts": ["third text"]}).json()
+    page = client.get("/v1/history", headers={"X-API-Key": key}).json()
+    assert page["total"] == 3
+    assert page["items"][0]["text"] == "third text"
+    assert {item["text"] for item in page["items"]} == {"first text", "second text", "third text"}
+    newest = page["items"][0]
+    assert newest["label"] == predicted["predictions"][0]["label"]
+    assert newest["scores"] == {
+        s["label"]: pytest.approx(s["probability"]) for s in predicted["predictions"][0]["scores"]
+    }
+    assert dt.datetime.fromisoformat(newest["created_at"]).tzinfo is not None
+
+
+def test_store_history_setting_turns_storing_off(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(store_history=False)
+    key = new_key(client)
+    assert client.post("/v1/predict", json={"texts": ["hello"]}).status_code == 200
+    assert client.get("/v1/history", headers={"X-API-Key": key}).json()["total"] == 0
+
+
+# ---- history and stats ---------------------------------------------------------------------
+def test_history_pagination_and_filters(client: TestClient) -> None:
+    key = new_key(client)
+    base = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    labels = ["joy", "sadness", "joy", "anger", "joy", "fear", "joy"]
+    add_records(
+        client,
+        [
+            (base + dt.timedelta(minutes=10 * i), label, {label: 0.9})
+            for i, label in enumerate(labels)
+        ],
+    )
+    headers = {"X-API-Key": key}
+    pages = [
+        client.get("/v1/history", params={"limit": 3, "offset": o}, headers=headers).json()
+        for o in (0, 3, 6)
+    ]
+    texts = [item["text"] for page in pages for item in page["items"]]
+    assert texts == [f"text {i}" for i in reversed(range(len(labels)))]  # newest first
+    assert [len(p["items"]) for p in pages] == [3, 3, 1]
+    assert all(p["total"] == len(labels) for p in pages)
+    assert pages[1]["limit"] == 3 and pages[1]["offset"] == 3
+
+    joy = client.get("/v1/history", params={"label": "joy"}, headers=headers).json()
+    assert joy["total"] == labels.count("joy")
+    assert {item["label"] for item in joy["items"]} == {"joy"}
+
+    window = {
+        "since": (base + dt.timedelta(minutes=10)).isoformat(),
+        "until": (base + dt.timedelta(minutes=40)).isoformat(),
+    }
+    timed = client.get("/v1/history", params=window, headers=headers).json()
+    assert [item["text"] for item in timed["items"]] == ["text 3", "text 2", "text 1"]
+    # A time without an offset is UTC; another offset is converted.
+    naive = client.get(
+        "/v1/history", params={"since": "2026-03-01T13:00:00"}, headers=headers
+    ).json()
+    assert naive["total"] == 1
+    shifted = client.get(
+        "/v1/history", params={"until": "2026-03-01T13:15:00+01:00"}, headers=headers
+    ).json()
+    assert shifted["total"] == 2
+    both = client.get(
+        "/v1/history", params={"label": "joy", "since": window["since"]}, headers=headers
+    ).json()
+    assert both["total"] == 3
+    backwards = client.get(
+        "/v1/history", params={"since": window["until"], "until": window["since"]}, headers=headers
+    )
+    assert backwards.status_code == 422
+    assert "since" in backwards.json()["detail"]
+
+
+def test_stats_buckets(client: TestClient, classifier: EmotionClassifier) -> None:
+    key = new_key(client)
+    day1 = dt.datetime(2026, 3, 1, 9, 15, tzinfo=UTC)
+    day2 = dt.datetime(2026, 3, 2, 23, 59, tzinfo=UTC)
+    rows = [
+        (day1, "joy", {"joy": 0.8, "sadness": 0.1, "anger": 0.05, "fear": 0.05}),
+        (
+            day1 + dt.timedelta(minutes=30),
+            "joy",
+            {"joy": 0.6, "sadness": 0.2, "anger": 0.1, "fear": 0.1},
+        ),
+        (
+            day1 + dt.timedelta(hours=1),
+            "sadness",
+            {"joy": 0.2, "sadness": 0.7, "anger": 0.05, "fear": 0.05},
+        ),
+        (day2, "anger", {"joy": 0.1, "sadness": 0.1, "anger": 0.7, "fear": 0.1}),
+    ]
+    add_records(client, rows)
+    headers = {"X-API-Key": key}
+    daily = client.get("/v1/stats", params={"bucket": "day"}, headers=headers).json()
+    assert daily["labels"] == classifier.labels
+    assert daily["total"] == 4
+    assert daily["counts"] == {"sadness": 1, "joy": 2, "anger": 1, "fear": 0}
+    for label in classifier.labels:
+        expected = np.mean([scores[label] for _, _, scores in rows])
+        assert daily["mean_probability"][label] == pytest.approx(expected)
+    starts = [dt.datetime.fromisoformat(b["start"]) for b in daily["buckets"]]
+    assert starts == [
+        dt.datetime(2026, 3, 1, tzinfo=UTC),
+        dt.datetime(2026, 3, 2, tzinfo=UTC),
+    ]
+    assert [b["total"] for b in daily["buckets"]] == [3, 1]
+    assert daily["buckets"][0]["counts"]["joy"] == 2
+    assert daily["buckets"][0]["mean_probability"]["joy"] == pytest.approx((0.8 + 0.6 + 0.2) / 3)
+
+    hourly = client.get("/v1/stats", params={"bucket": "hour"}, headers=headers).json()
+    assert [b["start"][:13] for b in hourly["buckets"]] == [
+        "2026-03-01T09",
+        "2026-03-01T10",
+        "2026-03-02T23",
+    ]
+    assert [b["total"] for b in hourly["buckets"]] == [2, 1, 1]
+
+    since = client.get(
+        "/v1/stats", params={"since": "2026-03-02T00:00:00Z"}, headers=headers
+    ).json()
+    assert since["total"] == 1
+    assert since["counts"]["anger"] == 1
+    empty = client.get(
+        "/v1/stats", params={"since": "2030-01-01T00:00:00Z"}, headers=headers
+    ).json()
+    assert empty["total"] == 0
+    assert empty["buckets"] == []
+    assert empty["mean_probability"] == {}
+    assert client.get("/v1/stats", params={"bucket": "week"}, headers=headers).status_code == 422
+
+
+# ---- explain -------------------------------------------------------------------------------
+def test_explain(sqlite_client: TestClient, classifier: EmotionClassifier) -> None:
+    text = "Today I feel SO alone, don't you?"
+    response = sqlite_client.post("/v1/explain", json={"text": text, "method": "grad_x_input"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["text"] == text
+    assert body["label"] == classifier.predict(text).label
+    assert 0 <= body["probability"] <= 1
+    assert body["method"] == "grad_x_input"
+    assert body["words"]
+    found = [w for w in body["words"] if w["end"] > w["start"]]
+    assert len(found) >= 4
+    for word in found:
+        assert text[word["start"] : word["end"]].lower() == word["word"].lower()
+    starts = [w["start"] for w in found]
+    assert starts == sorted(starts)
+    chosen = sqlite_client.post("/v1/explain", json={"text": text, "label": "fear"}).json()
+    assert chosen["label"] == "fear"
+    assert chosen["method"] == "lrp"
+    unknown = sqlite_client.post("/v1/explain", json={"text": text, "label": "boredom"})
+    assert unknown.status_code == 422
+    assert "boredom" in unknown.json()["detail"]
+    method = sqlite_client.post("/v1/explain", json={"text": text, "method": "magic"})
+    assert method.status_code == 422
+    assert "method" in method.json()["detail"]
+
+
+# ---- auth ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/v1/history", "/v1/stats"])
+def test_keys_are_required_and_checked(
+    client: TestClient, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    key = new_key(client)
+    missing = client.get(path)
+    assert missing.status_code == 401
+    assert "X-API-Key" in missing.json()["detail"]
+    wrong = client.get(path, headers={"X-API-Key": key[:-4] + "abcd"})
+    assert wrong.status_code == 401
+    assert "not valid" in wrong.json()["detail"]
+    assert client.get(path, headers={"X-API-Key": "garbage"}).status_code == 401
+    assert client.get(path, headers={"X-API-Key": key}).status_code == 200
+    with client.app.state.service.sessions() as session:
+        assert revoke_api_key(session, "test") is not None
+    revoked = client.get(path, headers={"X-API-Key": key})
+    assert revoked.status_code == 401
+    assert key not in caplog.text
+    assert key[len("emorec_") :] not in caplog.text
+
+
+def test_predict_key_is_optional_by_setting(make_client: Callable[..., TestClient]) -> None:
+    open_client = make_client()
+    assert open_client.post("/v1/predict", json={"texts": ["hi"]}).status_code == 200
+    locked = make_client(
+        database_url=f"sqlite:///{open_client.app.state.settings.data_dir / 'locked.db'}",
+        require_api_key_for_predict=True,
+    )
+    assert locked.post("/v1/predict", json={"texts": ["hi"]}).status_code == 401
+    assert locked.post("/v1/explain", json={"text": "hi"}).status_code == 401
+    key = new_key(locked)
+    ok = locked.post("/v1/predict", json={"texts": ["hi"]}, headers={"X-API-Key": key})
+    assert ok.status_code == 200
+
+
+def test_stored_keys_are_hashes(sqlite_client: TestClient) -> None:
+    key = new_key(sqlite_client, "hashed")
+    with sqlite_client.app.state.service.engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT key_prefix, key_hash FROM api_keys").all()
+    assert len(rows) == 1
+    prefix, digest = rows[0]
+    assert key.startswith(prefix) and len(prefix) < len(key) // 2
+    assert key not in digest and len(digest) == 64
+
+
+# ---- limits and malformed input --------------------------------------------------------------
+def test_limits_and_malformed_input(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_texts_per_request=4, max_chars_per_text=100)
+    cases = [
+        ({"content": b'{"texts": ["unclosed'}, 422, "not valid JSON"),
+        ({"content": b"[1, 2"}, 422, "not valid JSON"),
+        ({"json": {"texts": "one text"}}, 422, "texts"),
+        ({"json": {"texts": [1, 2]}}, 422, "texts.0"),
+        ({"json": {"texts": []}}, 422, "texts"),
+        ({"json": {}}, 422, "texts"),
+        ({"json": ["a list"]}, 422, "body"),
+        ({"json": {"texts": ["a"], "top_k": "three"}}, 422, "top_k"),
+        ({"json": {"texts": ["a"], "txts": ["b"]}}, 422, "txts"),
+        ({"json": {"texts": ["a"] * 5}}, 413, "at most 4"),
+        ({"json": {"texts": ["ok", "x" * 101]}}, 413, "Text 1 has 101 characters"),
+        ({"json": {"texts": ["x" * 10_000_000]}}, 413, "larger than the limit"),
+    ]
+    for request, status, message in cases:
+        headers = {"Content-Type": "application/json"} if "content" in request else None
+        response = client.post("/v1/predict", headers=headers, **request)
+        assert response.status_code == status, (request, response.text[:200])
+        detail = response.json()["detail"]
+        assert message in detail, detail
+        assert "Traceback" not in response.text
+        assert len(response.content) < 5000  # the input is never echoed back
+        if status == 422:
+            assert isinstance(response.json()["errors"], list)
+        # The service keeps serving.
+        assert client.post("/v1/predict", json={"texts": ["still here"]}).status_code == 200
+    missing = client.get("/v1/nowhere")
+    assert missing.status_code == 404
+    assert "/docs" in missing.json()["detail"]
+    assert client.get("/v1/predict").status_code == 405
+
+
+def test_chunked_oversized_body_is_refused(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_texts_per_request=1, max_chars_per_text=10)
+
+    def chunks() -> Iterator[bytes]:
+        yield b'{"texts": ["'
+        for _ in range(200):
+            yield b"x" * 1024
+        yield b'"]}'
+
+    response = client.post(
+        "/v1/predict", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 413
+    assert "larger than the limit" in response.json()["detail"]
+
+
+class _Broken(EmotionClassifier):
+    def predict(self, texts: object, top_k: object = None, decision: object = "calibrated"):
+        raise RuntimeError("secret internal state 0xdeadbeef")
+
+
+def test_unexpected_errors_are_logged_not_shown(
+    make_client: Callable[..., TestClient],
+    classifier: EmotionClassifier,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = _Broken.__new__(_Broken)
+    broken.__dict__.update(classifier.__dict__)
+    client = make_client(clf=broken, raise_server_exceptions=False)
+    caplog.set_level(logging.ERROR, logger="emorec.service")
+    response = client.post("/v1/predict", json={"texts": ["boom"]})
+    assert response.status_code == 500
+    assert response.json() == {"detail": INTERNAL_ERROR}
+    assert "deadbeef" not in response.text
+    assert "deadbeef" in caplog.text  # the trace is in the server log
+    assert client.get("/health").status_code == 200
+
+
+def test_cors_origins_from_settings(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(cors_origins=["https://dash.example"])
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "X-API-Key",
+    }
+    allowed = client.options("/v1/predict", headers={"Origin": "https://dash.example", **preflight})
+    assert allowed.headers.get("access-control-allow-origin") == "https://dash.example"
+    other = client.options("/v1/predict", headers={"Origin": "https://evil.example", **preflight})
+    assert other.headers.get("access-control-allow-origin") is None
+
+
+# ---- settings, migrations, CLI -----------------------------------------------------------------
+def test_settings_from_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_classifier_dir: Path
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    monkeypatch.setenv("EMOREC_MODEL_DIR", str(tiny_classifier_dir))
+    monkeypatch.setenv("EMOREC_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("EMOREC_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("EMOREC_MAX_TEXTS_PER_REQUEST", "8")
+    settings = load_settings()
+    assert settings.model_dir == tiny_classifier_dir
+    assert settings.cors_origins == ["https://a.example", "https://b.example"]
+    assert settings.max_texts_per_request == 8
+    assert settings.db_url == f"sqlite:///{(tmp_path / 'd' / 'emorec.db').absolute()}"
+    monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/emorec")
+    assert load_settings().db_url == "postgresql://u@db.example/emorec"
+    monkeypatch.setenv("EMOREC_DATABASE_URL", "sqlite:////tmp/x.db")
+    assert load_settings().db_url == "sqlite:////tmp/x.db"
+    monkeypatch.setenv("EMOREC_CORS_ORIGINS", '["https://c.example"]')
+    assert load_settings().cors_origins == ["https://c.example"]
+    (tmp_path / ".env").write_text("EMOREC_MAX_CHARS_PER_TEXT=77\n")
+    assert load_settings().max_chars_per_text == 77
+    monkeypatch.setenv("EMOREC_MAX_TEXTS_PER_REQUEST", "many")
+    with pytest.raises(ConfigError, match="EMOREC_MAX_TEXTS_PER_REQUEST"):
+        load_settings()
+    monkeypatch.delenv("EMOREC_MODEL_DIR")
+    monkeypatch.setenv("EMOREC_MAX_TEXTS_PER_REQUEST", "8")
+    with pytest.raises(ConfigError, match="EMOREC_MODEL_DIR"):
+        load_settings()
+
+
+def test_migrations_create_the_schema(database_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    from emorec.service.db import Base, alembic_config
+
+    upgrade_database(database_url)
+    upgrade_database(database_url)  # a second run is a no-op
+    engine = make_engine(database_url)
+    try:
+        tables = set(inspect(engine).get_table_names())
+        assert {"api_keys", "predictions", "alembic_version"} <= tables
+        head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection)
+            assert context.get_current_revision() == head
+            # The models and the migrations describe the same schema.
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_migrations_are_safe_to_run_concurrently(tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda _: upgrade_database(url), range(4)))
+    engine = make_engine(url)
+    try:
+        assert "predictions" in inspect(engine).get_table_names()
+    finally:
+        engine.dispose()
+
+
+def test_apikey_cli(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    runner = CliRunner()
+    created = runner.invoke(cli_app, ["apikey", "create", "dashboard", "--database-url", url])
+    assert created.exit_code == 0, created.output
+    key = next(line for line in created.output.split() if line.startswith("emorec_"))
+    client = make_client(database_url=url)
+    headers = {"X-API-Key": key}
+    assert client.get("/v1/history", headers=headers).status_code == 200
+    listed = runner.invoke(cli_app, ["apikey", "list", "--database-url", url])
+    assert listed.exit_code == 0
+    assert "dashboard" in listed.output
+    assert key not in listed.output
+    revoked = runner.invoke(cli_app, ["apikey", "revoke", "dashboard", "--database-url", url])
+    assert revoked.exit_code == 0, revoked.output
+    assert client.get("/v1/history", headers=headers).status_code == 401
+    unknown = runner.invoke(cli_app, ["apikey", "revoke", "nobody", "--database-url", url])
+    assert unknown.exit_code != 0
+    assert "nobody" in unknown.output
+    empty = runner.invoke(cli_app, ["apikey", "create", " ", "--database-url", url])
+    assert empty.exit_code != 0
+
+
+def test_serve_refuses_a_non_model_dir(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli_app, ["serve", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "not an emorec model directory" in result.output

@@ -399,6 +399,163 @@ def setup_wordnet(
     console.print(f"WordNet 3.0 ready in [bold]{corpus}[/]")
 
 
+@app.command()
+@_friendly_errors
+def serve(
+    model_dir: ModelDirArg,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
+    backend: Annotated[
+        str | None, typer.Option(help="auto, torch or onnx (default: EMOREC_BACKEND or auto).")
+    ] = None,
+) -> None:
+    """Run the HTTP API and dashboard (settings: EMOREC_* environment variables or .env)."""
+    import uvicorn
+
+    from emorec.service.settings import load_settings
+
+    if not (model_dir / "emorec.json").is_file():
+        raise EmorecError(
+            f"{model_dir} is not an emorec model directory (no emorec.json); point at the "
+            "directory written by `emorec train`."
+        )
+    if workers < 1:
+        raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
+    # API worker processes build their settings from the environment, so pass them on there.
+    os.environ["EMOREC_MODEL_DIR"] = str(model_dir.resolve())
+    if backend is not None:
+        os.environ["EMOREC_BACKEND"] = backend
+    settings = load_settings()
+    os.environ["EMOREC_DATABASE_URL"] = settings.db_url
+    uvicorn.run(
+        "emorec.service.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+    )
+
+
+@app.command()
+@_friendly_errors
+def worker(
+    model_dir: ModelDirArg,
+    workers: Annotated[int, typer.Option(help="Worker processes (one job each at a time).")] = 1,
+    queue_url: Annotated[
+        str | None,
+        typer.Option(
+            help="redis://host:6379/0 (default: EMOREC_QUEUE_URL, or SQLite in data_dir)."
+        ),
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL (default: EMOREC_DATABASE_URL, DATABASE_URL or SQLite)."),
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="auto, torch or onnx (default: EMOREC_BACKEND or auto).")
+    ] = None,
+) -> None:
+    """Run batch-job workers for the service's queue (stop with Ctrl+C or SIGTERM)."""
+    from emorec.service.jobs import run_worker
+    from emorec.service.settings import load_settings
+
+    if not (model_dir / "emorec.json").is_file():
+        raise EmorecError(
+            f"{model_dir} is not an emorec model directory (no emorec.json); point at the "
+            "directory written by `emorec train`."
+        )
+    settings = load_settings(
+        model_dir=model_dir.resolve(),
+        queue_url=queue_url,
+        database_url=database_url,
+        backend=backend,
+    )
+    run_worker(settings, workers)
+
+
+apikey_app = typer.Typer(help="Create, list and revoke API keys of the service.")
+app.add_typer(apikey_app, name="apikey")
+DatabaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="SQLAlchemy URL (default: EMOREC_DATABASE_URL, DATABASE_URL, or the SQLite "
+        "file in EMOREC_DATA_DIR)."
+    ),
+]
+
+
+def _key_sessions(database_url: str | None) -> Any:
+    from emorec.service.db import make_engine, session_factory, upgrade_database
+    from emorec.service.settings import StorageSettings, load_settings
+
+    settings = load_settings(StorageSettings, database_url=database_url)
+    engine = make_engine(settings.db_url)
+    upgrade_database(engine)
+    return session_factory(engine)
+
+
+@apikey_app.command("create")
+@_friendly_errors
+def apikey_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    from emorec.service.auth import create_api_key
+
+    with _key_sessions(database_url)() as session:
+        try:
+            record, key = create_api_key(session, name)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    console.print(f"Created API key {record.id} ({record.name}). It is shown only now:")
+    console.print(key, highlight=False, soft_wrap=True)
+
+
+@apikey_app.command("list")
+@_friendly_errors
+def apikey_list(database_url: DatabaseUrlOpt = None) -> None:
+    """List keys: id, name, prefix, created, last used, revoked."""
+    from emorec.service.auth import list_api_keys
+
+    with _key_sessions(database_url)() as session:
+        keys = list_api_keys(session)
+    table = Table(title=f"API keys ({len(keys)})")
+    for column in ("id", "name", "prefix", "created", "last used", "revoked"):
+        table.add_column(column)
+    for key in keys:
+        table.add_row(
+            str(key.id),
+            key.name,
+            key.key_prefix + "…",
+            f"{key.created_at:%Y-%m-%d %H:%M}",
+            f"{key.last_used_at:%Y-%m-%d %H:%M}" if key.last_used_at else "never",
+            "yes" if key.revoked else "no",
+        )
+    console.print(table)
+
+
+@apikey_app.command("revoke")
+@_friendly_errors
+def apikey_revoke(
+    key: Annotated[str, typer.Argument(help="The key's id, name or prefix (from `list`).")],
+    database_url: DatabaseUrlOpt = None,
+) -> None:
+    """Revoke a key: requests with it are refused from now on."""
+    from emorec.service.auth import revoke_api_key
+
+    with _key_sessions(database_url)() as session:
+        try:
+            record = revoke_api_key(session, key)
+        except ValueError as error:
+            raise typer.BadParameter(str(error)) from None
+    if record is None:
+        raise typer.BadParameter(f"no API key has the id, name or prefix {key!r}")
+    console.print(f"Revoked API key {record.id} ({record.name}).")
+
+
 def _show_gate(gate: dict[str, Any]) -> None:
     table = Table(title=f"Accuracy gate ({gate['n']} texts, max drop {gate['max_drop_points']:g})")
     for column in ("metric", "torch", "onnx", "delta (points)"):

@@ -93,6 +93,8 @@ class ServiceState:
     explain_lock: threading.Lock = field(default_factory=threading.Lock)
     explainer: EmotionClassifier | None = None
     worker: Any = None
+    # The job queue (emorec.service.jobs.JobQueue): the routes enqueue on it.
+    jobs: Any = None
 
     @property
     def backend(self) -> str:
@@ -518,8 +520,11 @@ async def _unexpected_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": INTERNAL_ERROR}, status_code=500)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(HTTPException):
+    # An HTTPException so that FastAPI's body parsing lets it through (other errors become
+    # a generic 400 there) and the handler answers it like any 413.
+    def __init__(self, message: str) -> None:
+        super().__init__(413, message)
 
 
 class BodyLimitMiddleware:
@@ -557,7 +562,7 @@ class BodyLimitMiddleware:
             if message_in["type"] == "http.request":
                 received += len(message_in.get("body", b""))
                 if received > limit:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(message)
             return message_in
 
         async def tracking_send(message_out: Message) -> None:
@@ -576,9 +581,10 @@ class BodyLimitMiddleware:
 
 # ---- the app -----------------------------------------------------------------------------
 def _start_worker(state: ServiceState) -> Any:
-    """Start the embedded job worker; returns a handle with ``stop()``, or None."""
-    # TODO(JOBS): replace with the job module's embedded consumer once it exists.
-    return None
+    """Start the embedded job worker (Huey consumer threads); returns a handle with ``stop()``."""
+    from emorec.service.jobs import start_embedded_consumer
+
+    return start_embedded_consumer(state.jobs)
 
 
 @asynccontextmanager
@@ -603,6 +609,9 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             classifier=classifier,
             model_name=Path(model_dir).name,
         )
+        from emorec.service.jobs import JobQueue
+
+        state.jobs = JobQueue(settings)
         if settings.embedded_worker:
             state.worker = _start_worker(state)
         app.state.service = state
@@ -615,6 +624,8 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.service = None
         if state is not None and state.worker is not None:
             state.worker.stop()
+        if state is not None and state.jobs is not None:
+            state.jobs.close()
         engine.dispose()
 
 
@@ -664,11 +675,9 @@ def create_app(
 
 
 def _include_jobs(app: FastAPI) -> None:
-    # TODO(JOBS): include routes_jobs.router unconditionally once it exists.
-    try:
-        from emorec.service.routes_jobs import router as jobs_router
-    except ImportError:
-        return
+    # Imported here: routes_jobs imports this module's dependencies.
+    from emorec.service.routes_jobs import router as jobs_router
+
     app.include_router(jobs_router)
 
 

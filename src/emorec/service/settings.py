@@ -78,6 +78,12 @@ class ServiceSettings(StorageSettings):
     job_lease_seconds: float = Field(
         60, gt=0, description="A running job whose worker is silent this long is restarted."
     )
+    job_chunk_pause_seconds: float = Field(
+        0,
+        ge=0,
+        description="Pause after each committed chunk of a job: only to watch progress in "
+        "tests and demos; keep 0 in production.",
+    )
     log_level: str = Field("info", description="debug, info, warning or error.")
 
     @field_validator("cors_origins", mode="before")
@@ -99,3 +105,23 @@ class ServiceSettings(StorageSettings):
         if level not in {"debug", "info", "warning", "error", "critical"}:
             raise ValueError(f"must be debug, info, warning, error or critical; got {value!r}")
         return level
+
+
+def load_settings(cls: type[StorageSettings] = ServiceSettings, **values: Any) -> Any:
+    """``cls`` from the environment and ``values``; invalid settings raise ConfigError.
+
+    The message names each bad setting by its environment variable.
+    """
+    from pydantic import ValidationError
+
+    from emorec.errors import ConfigError
+
+    try:
+        return cls(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            name = str(item["loc"][0]) if item["loc"] else "settings"
+            env = name if name.isupper() else f"EMOREC_{name.upper()}"
+            problems.append(f"{env}: {item['msg']}")
+        raise ConfigError("Invalid service settings: " + "; ".join(problems) + ".") from None
