@@ -1,0 +1,252 @@
+"""The dashboard in a real headless Chromium, against a real ``emorec serve`` process.
+
+Debian's ``chromium`` is driven by Playwright (``executable_path``: no downloaded browser).
+Where Chromium is missing the tests are skipped with the reason, except under CI (``CI`` set),
+where that is a failure.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import LABELS
+from .servers import free_port
+
+EMOREC = str(Path(sys.executable).with_name("emorec"))
+# Markup that would run script if the page ever inserted user text as HTML.
+HOSTILE = '<img src=x onerror="window.__xss = 1"><script>window.__xss = 2</script>'
+
+
+def _chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found is None:
+        message = "chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run the browser test.")
+        pytest.skip(message)
+    return found
+
+
+@dataclass
+class Service:
+    base: str
+    key: str
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def service(
+    tmp_path_factory: pytest.TempPathFactory, tiny_classifier_dir: Path
+) -> Iterator[Service]:
+    """``emorec serve`` on a free port with its embedded job worker and an API key."""
+    work = tmp_path_factory.mktemp("browser-service")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMOREC_")}
+    env.pop("DATABASE_URL", None)
+    env.update(
+        EMOREC_DATA_DIR=str(work / "data"),
+        EMOREC_EMBEDDED_WORKER="true",
+        # Small chunks, so a 30-row upload reports progress more than once.
+        EMOREC_JOB_CHUNK_SIZE="8",
+        HF_HUB_OFFLINE="1",
+        TOKENIZERS_PARALLELISM="false",
+    )
+    created = subprocess.run(
+        [EMOREC, "apikey", "create", "browser-test"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    match = re.search(r"emorec_[A-Za-z0-9_-]+", created.stdout)
+    assert created.returncode == 0 and match, created.stdout + created.stderr
+    port = free_port()
+    log = work / "serve.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [EMOREC, "serve", str(tiny_classifier_dir), "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(base, process, log)
+        yield Service(base, match.group(0), log)
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _wait_ready(base: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"emorec serve exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            if httpx.get(f"{base}/ready", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass  # not listening yet
+        time.sleep(0.25)
+    pytest.fail(f"emorec serve was not ready within {timeout} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def browser(service: Service) -> Iterator[Any]:
+    executable = _chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable, args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Any, service: Service) -> Iterator[Any]:
+    """A fresh page (own localStorage) on the dashboard; fails the test on any script error."""
+    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{service.base}/")
+    yield page
+    xss = page.evaluate("window.__xss")
+    context.close()
+    assert not errors, f"script errors in the page: {errors}"
+    assert xss is None, "user text was inserted as markup and ran"
+
+
+def _save_key(page: Any, key: str) -> None:
+    page.fill("#api-key", key)
+    page.click("#api-key-save")
+
+
+def test_analyse_shows_the_models_emotion(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    text = f"i feel so happy and thrilled today {HOSTILE}"
+    expect(page.locator("#model-status")).to_contain_text("4 emotions")
+    page.fill("#text-input", text)
+    page.uncheck("#store-input")
+    page.click("#analyse-button")
+
+    label = page.locator("#predicted-label")
+    expect(label).to_have_text(re.compile("|".join(LABELS)))
+    # The page shows what the API decides for the same text.
+    api = httpx.post(
+        f"{service.base}/v1/predict", json={"texts": [text], "store": False}, timeout=30
+    ).json()["predictions"][0]
+    assert label.text_content() == api["label"]
+    rows = page.locator("#prediction .bar-row")
+    expect(rows).to_have_count(len(LABELS))
+    assert rows.evaluate_all("rs => rs.map(r => r.dataset.label)") == [
+        s["label"] for s in api["scores"]
+    ]
+    decided = page.locator("#prediction .bar-row.decided")
+    expect(decided).to_have_count(1)
+    assert decided.get_attribute("data-label") == api["label"]
+    # The explanation is the user's text, verbatim (tags included), with words highlighted.
+    expect(page.locator("#explanation .w").first).to_be_visible()
+    assert page.locator("#explanation").text_content() == text
+    assert page.locator("#explanation img, #explanation script").count() == 0
+
+
+def test_upload_runs_a_job_and_downloads_the_result(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    rows = [(i, f'text {i}, with a comma and "quotes" {HOSTILE}') for i in range(30)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["id", "text"])
+    writer.writerows(rows)
+    _save_key(page, service.key)
+    page.set_input_files(
+        "#file-input",
+        files=[
+            {"name": "tweets.csv", "mimeType": "text/csv", "buffer": buffer.getvalue().encode()}
+        ],
+    )
+    page.click("#upload-button")
+
+    expect(page.locator("#job-id")).to_have_text(re.compile(r"\S+"))
+    expect(page.locator("#job-status")).to_have_text("done")
+    expect(page.locator("#job-rows")).to_have_text("30 of 30")
+    download_link = page.locator("#job-download")
+    expect(download_link).to_be_visible()
+    with page.expect_download() as download:
+        download_link.click()
+    assert download.value.suggested_filename == "tweets.emotions.csv"
+    result = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text())))
+    assert [int(r["id"]) for r in result] == [i for i, _ in rows]
+    assert [r["text"] for r in result] == [t for _, t in rows]
+    assert all(r["pred_label"] in LABELS for r in result)
+
+
+def test_history_and_analytics_show_stored_predictions(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    texts = [f"history entry {i} {HOSTILE}" for i in range(3)]
+    stored = httpx.post(
+        f"{service.base}/v1/predict", json={"texts": texts, "store": True}, timeout=30
+    ).json()["predictions"]
+    wanted = stored[0]["label"]
+
+    _save_key(page, service.key)
+    table = page.locator("#history-table tbody")
+    for text in texts:
+        expect(table).to_contain_text(text)
+    filtered = httpx.get(
+        f"{service.base}/v1/history",
+        params={"label": wanted},
+        headers={"X-API-Key": service.key},
+        timeout=30,
+    ).json()["total"]
+    page.select_option("#history-label", wanted)
+    expect(page.locator("#history-info")).to_have_text(re.compile(f" of {filtered}$"))
+    expect(table.locator(".chip").filter(has_not_text=wanted)).to_have_count(0)
+    assert table.locator(".chip").count() >= 1
+
+    stats = httpx.get(
+        f"{service.base}/v1/stats", headers={"X-API-Key": service.key}, timeout=30
+    ).json()
+    page.select_option("#stats-range", "")  # all time, as the API call above
+    expect(page.locator("#stats-total")).to_have_text(f"{stats['total']} texts")
+    expect(page.locator("#chart-distribution svg")).to_be_visible()
+    expect(page.locator("#chart-timeline svg rect").first).to_be_attached()
+
+
+def test_a_wrong_key_is_reported_with_the_services_message(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    _save_key(page, "emorec_not-a-real-key")
+    message = page.locator("#history-message")
+    expect(message).to_be_visible()
+    detail = httpx.get(
+        f"{service.base}/v1/history", headers={"X-API-Key": "emorec_not-a-real-key"}, timeout=30
+    ).json()["detail"]
+    expect(message).to_contain_text(detail)
+    expect(message).to_contain_text("emorec apikey create")
