@@ -13,17 +13,19 @@ Everything runs on 127.0.0.1, each server in its own process, with a fresh data 
   and concurrency: requests/s, p50/p95/p99/max latency, errors (non-2xx responses + socket
   connect/read/write errors + timeouts). For ``onnx`` the model file that ``backend="onnx"``
   picks (int8 when exported, else fp32) is recorded.
-* **batch**: for each worker count, ``emorec serve`` (API only) plus ``emorec worker
-  --workers N``, a small warm-up job per worker (so model loading is not timed), then one
-  job of --batch-lines lines (the --texts texts repeated, TXT format) submitted over HTTP and
-  polled until done; wall time (submission to done, from the job's own timestamps) and
-  texts/s, and a check that the result has every row.
+* **batch**: for each worker count N, ``emorec serve`` (API only) plus ``emorec worker
+  --workers N`` (--batch-backend), a small warm-up job per worker (so model loading is not
+  timed), then one job of --batch-lines lines (the --texts texts cycled, TXT format) submitted
+  over HTTP and polled until done: wall time (submission to done, from the job's own
+  timestamps) and texts/s, and a check that the result has every row. A job is one queue task
+  run by one worker process, so for N > 1 the same lines are also submitted as N jobs at once
+  (``split_jobs``): the throughput a second worker adds.
 
 Writes benchmarks/results/service.json (--output to change) with, per backend and
 concurrency, ``rps``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``, and the top-level
 ``onnx_c10_p99_ms``, ``total_errors``, ``batch_100k_seconds_1_worker``,
-``batch_100k_seconds_2_workers`` (named after 100k whatever --batch-lines is; ``batch_lines``
-says how many it was).
+``batch_100k_seconds_2_workers`` (one job; named after 100k whatever --batch-lines is,
+``batch_lines`` says how many it was) and ``batch_100k_split_seconds_2_workers``.
 """
 
 from __future__ import annotations
@@ -309,18 +311,58 @@ def count_result_rows(client: httpx.Client, job_id: str) -> int:
         return sum(1 for _ in rows)
 
 
+def write_lines(path: Path, texts: list[str], count: int, offset: int = 0) -> Path:
+    """``count`` lines of ``texts`` (cycled from ``offset``), one per line: a TXT job input."""
+    with path.open("w", encoding="utf-8") as out:
+        for i in range(offset, offset + count):
+            out.write(texts[i % len(texts)] + "\n")
+    return path
+
+
+def run_jobs(client: httpx.Client, files: list[Path], timeout: float) -> dict:
+    """Submit ``files`` together and wait for all; seconds from the first submission to the
+    last finish (the jobs' own timestamps), and a check that every result has every row."""
+    jobs = [submit(client, path) for path in files]
+    statuses = [wait_done(client, job_id, timeout, 1.0) for job_id in jobs]
+    first = min(datetime.fromisoformat(s["created_at"]) for s in statuses)
+    last = max(datetime.fromisoformat(s["finished_at"]) for s in statuses)
+    lines = 0
+    for path, job_id, status in zip(files, jobs, statuses, strict=True):
+        expected = sum(1 for _ in path.open(encoding="utf-8"))
+        rows = count_result_rows(client, job_id)
+        if rows != expected or status["rows_total"] != expected:
+            raise SystemExit(
+                f"job {job_id}: the result has {rows} rows (rows_total {status['rows_total']}); "
+                f"expected {expected}"
+            )
+        lines += rows
+    seconds = (last - first).total_seconds()
+    return {"jobs": len(files), "lines": lines, "seconds": seconds, "texts_per_s": lines / seconds}
+
+
 def bench_batch(workers: int, texts: list[str], args: argparse.Namespace, work: Path) -> dict:
-    """API server + ``emorec worker --workers N``; time one --batch-lines job."""
+    """API server + ``emorec worker --workers N``: one --batch-lines job, and (N > 1) the same
+    lines as N jobs submitted together.
+
+    One job is one queue task, processed by one worker process, so extra workers can only
+    speed up several jobs at once; the split run measures that.
+    """
     data_dir = work / f"batch-{workers}"
     data_dir.mkdir()
     env = service_env(data_dir, args.batch_backend, EMOREC_EMBEDDED_WORKER="false")
     key = create_api_key(env)
-    big = data_dir / "batch.txt"
-    with big.open("w", encoding="utf-8") as out:
-        for i in range(args.batch_lines):
-            out.write(texts[i % len(texts)] + "\n")
-    warm = data_dir / "warmup.txt"
-    warm.write_text("".join(t + "\n" for t in texts[:64]), encoding="utf-8")
+    whole = write_lines(data_dir / "batch.txt", texts, args.batch_lines)
+    share = args.batch_lines // workers
+    parts = [
+        write_lines(
+            data_dir / f"part-{i}.txt",
+            texts,
+            share + (args.batch_lines % workers if i == workers - 1 else 0),
+            offset=i * share,
+        )
+        for i in range(workers)
+    ]
+    warmup = [write_lines(data_dir / f"warmup-{i}.txt", texts, 64) for i in range(workers)]
 
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -333,39 +375,23 @@ def bench_batch(workers: int, texts: list[str], args: argparse.Namespace, work: 
         httpx.Client(base_url=base, headers={"X-API-Key": key}, timeout=60) as client,
     ):
         wait_ready(base, server, serve_log)
-        # One small job per worker first, so that the timed job does not include model loading.
-        warmups = [submit(client, warm) for _ in range(workers)]
-        for job_id in warmups:
-            wait_done(client, job_id, 600, 0.5)
-        started_at = time.perf_counter()
-        job_id = submit(client, big)
-        status = wait_done(client, job_id, args.batch_timeout, 1.0)
-        client_seconds = time.perf_counter() - started_at
+        # One small job per worker first, so that model loading is not timed.
+        run_jobs(client, warmup, 600)
+        single = run_jobs(client, [whole], args.batch_timeout)
+        split = run_jobs(client, parts, args.batch_timeout) if workers > 1 else None
         if worker.poll() is not None:
             raise SystemExit(f"the worker exited during the run:\n{tail(worker_log)}")
-        rows = count_result_rows(client, job_id)
-    server_seconds = (
-        datetime.fromisoformat(status["finished_at"]) - datetime.fromisoformat(status["created_at"])
-    ).total_seconds()
-    if rows != args.batch_lines or status["rows_total"] != args.batch_lines:
-        raise SystemExit(
-            f"the result has {rows} rows (job rows_total {status['rows_total']}); "
-            f"expected {args.batch_lines}"
-        )
-    result = {
-        "workers": workers,
-        "lines": args.batch_lines,
-        "seconds": server_seconds,
-        "client_seconds": client_seconds,
-        "texts_per_s": args.batch_lines / server_seconds,
-        "result_rows": rows,
-    }
     print(
-        f"batch {args.batch_lines} lines, {workers} worker(s): {server_seconds:.1f} s, "
-        f"{result['texts_per_s']:.0f} texts/s",
+        f"batch {args.batch_lines} lines, {workers} worker(s): one job {single['seconds']:.1f} s "
+        f"({single['texts_per_s']:.0f} texts/s)"
+        + (
+            f"; {workers} jobs {split['seconds']:.1f} s ({split['texts_per_s']:.0f} texts/s)"
+            if split
+            else ""
+        ),
         flush=True,
     )
-    return result
+    return {"workers": workers, "one_job": single, "split_jobs": split}
 
 
 # ---- the run -------------------------------------------------------------------------------
@@ -420,6 +446,14 @@ def main() -> None:
             raise
 
     runs = [r for b in backends.values() for r in b["concurrency"].values()]
+
+    def one_job(workers: str, key: str) -> float | None:
+        return batch[workers]["one_job"][key] if workers in batch else None
+
+    def split_jobs(workers: str, key: str) -> float | None:
+        split = batch.get(workers, {}).get("split_jobs")
+        return split[key] if split else None
+
     onnx_c10 = backends.get("onnx", {}).get("concurrency", {}).get("10")
     payload = {
         "model_dir": str(args.model_dir),
@@ -440,10 +474,13 @@ def main() -> None:
         "batch_backend": args.batch_backend,
         "batch_format": "txt",
         "batch": batch,
-        "batch_100k_seconds_1_worker": batch.get("1", {}).get("seconds"),
-        "batch_100k_seconds_2_workers": batch.get("2", {}).get("seconds"),
-        "batch_texts_per_s_1_worker": batch.get("1", {}).get("texts_per_s"),
-        "batch_texts_per_s_2_workers": batch.get("2", {}).get("texts_per_s"),
+        "batch_100k_seconds_1_worker": one_job("1", "seconds"),
+        "batch_100k_seconds_2_workers": one_job("2", "seconds"),
+        "batch_texts_per_s_1_worker": one_job("1", "texts_per_s"),
+        "batch_texts_per_s_2_workers": one_job("2", "texts_per_s"),
+        # The same lines as two jobs of half the size at once: what a second worker adds.
+        "batch_100k_split_seconds_2_workers": split_jobs("2", "seconds"),
+        "batch_split_texts_per_s_2_workers": split_jobs("2", "texts_per_s"),
     }
     path = write_result(args.output, payload)
     print(f"wrote {path}")
