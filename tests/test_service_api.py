@@ -21,7 +21,7 @@ from emorec.errors import ConfigError
 from emorec.inference import EmotionClassifier
 from emorec.service.app import INTERNAL_ERROR, create_app
 from emorec.service.auth import create_api_key, revoke_api_key
-from emorec.service.db import PredictionRecord, make_engine, upgrade_database
+from emorec.service.db import PredictionRecord, make_engine, normalize_url, upgrade_database
 from emorec.service.settings import ServiceSettings, load_settings
 
 UTC = dt.UTC
@@ -511,6 +511,8 @@ def test_settings_from_environment(
     assert settings.db_url == f"sqlite:///{(tmp_path / 'd' / 'emorec.db').absolute()}"
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/emorec")
     assert load_settings().db_url == "postgresql://u@db.example/emorec"
+    assert normalize_url(load_settings().db_url).drivername == "postgresql+psycopg"
+    assert normalize_url("postgres://u@h/d").drivername == "postgresql+psycopg"
     monkeypatch.setenv("EMOREC_DATABASE_URL", "sqlite:////tmp/x.db")
     assert load_settings().db_url == "sqlite:////tmp/x.db"
     monkeypatch.setenv("EMOREC_CORS_ORIGINS", '["https://c.example"]')
@@ -531,6 +533,7 @@ def test_migrations_create_the_schema(database_url: str) -> None:
     from alembic.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
+    import emorec.service.job_models  # noqa: F401  (registers the job tables on Base)
     from emorec.service.db import Base, alembic_config
 
     upgrade_database(database_url)

@@ -62,7 +62,7 @@ def _setup(
 ) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s")
     # Quiet the libraries' informational chatter; progress bars stay on.
-    for name in ("transformers", "datasets", "httpx"):
+    for name in ("transformers", "datasets", "httpx", "alembic"):
         logging.getLogger(name).setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

@@ -92,9 +92,9 @@ class ServiceState:
     predict_lock: threading.Lock = field(default_factory=threading.Lock)
     explain_lock: threading.Lock = field(default_factory=threading.Lock)
     explainer: EmotionClassifier | None = None
-    worker: Any = None
-    # The job queue (emorec.service.jobs.JobQueue): the routes enqueue on it.
+    # The batch job queue (emorec.service.jobs.JobQueue) and the embedded worker, if any.
     jobs: Any = None
+    worker: Any = None
 
     @property
     def backend(self) -> str:
@@ -580,13 +580,6 @@ class BodyLimitMiddleware:
 
 
 # ---- the app -----------------------------------------------------------------------------
-def _start_worker(state: ServiceState) -> Any:
-    """Start the embedded job worker (Huey consumer threads); returns a handle with ``stop()``."""
-    from emorec.service.jobs import start_embedded_consumer
-
-    return start_embedded_consumer(state.jobs)
-
-
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: ServiceSettings = app.state.settings
@@ -609,11 +602,11 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             classifier=classifier,
             model_name=Path(model_dir).name,
         )
-        from emorec.service.jobs import JobQueue
+        from emorec.service.jobs import JobQueue, start_embedded_consumer
 
         state.jobs = JobQueue(settings)
         if settings.embedded_worker:
-            state.worker = _start_worker(state)
+            state.worker = start_embedded_consumer(state.jobs)
         app.state.service = state
         logger.info(
             "Serving %s (%s, %d emotions).", state.model_name, state.backend, len(classifier.labels)
@@ -646,7 +639,10 @@ def create_app(
     app.state.injected_classifier = classifier
     app.state.service = None
     app.include_router(router)
-    _include_jobs(app)
+    # Imported here: routes_jobs imports this module for its dependencies.
+    from emorec.service.routes_jobs import router as jobs_router
+
+    app.include_router(jobs_router)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(EmorecError, _input_error)
@@ -672,13 +668,6 @@ def create_app(
         )
     _mount_dashboard(app)
     return app
-
-
-def _include_jobs(app: FastAPI) -> None:
-    # Imported here: routes_jobs imports this module's dependencies.
-    from emorec.service.routes_jobs import router as jobs_router
-
-    app.include_router(jobs_router)
 
 
 def _mount_dashboard(app: FastAPI) -> None:
