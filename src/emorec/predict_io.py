@@ -15,7 +15,7 @@ from typing import Any
 
 from emorec._io import atomic_path
 from emorec.errors import ConfigError, DataError
-from emorec.inference import Decision, EmotionClassifier
+from emorec.inference import Decision, EmotionClassifier, Prediction
 
 INPUT_FORMATS = (".csv", ".jsonl", ".txt")
 OUTPUT_FORMATS = (".csv", ".jsonl")
@@ -77,6 +77,26 @@ def _jsonl_rows(handle: Any, path: Path, text_column: str) -> Iterator[dict[str,
         yield row
 
 
+def annotate_row(
+    row: dict[str, Any], prediction: Prediction, names: list[str], jsonl: bool
+) -> dict[str, Any]:
+    """``row`` plus the prediction's columns, as written to a JSONL or a CSV output file.
+
+    JSONL rows get ``pred_label``, ``pred_labels`` (a list) and ``probabilities`` (label →
+    probability); CSV rows ``pred_label``, ``pred_labels`` joined by ``|`` and one
+    ``prob_<label>`` column per label, in ``names`` order.
+    """
+    row = dict(row)
+    row["pred_label"] = prediction.label
+    if jsonl:
+        row["pred_labels"] = prediction.labels
+        row["probabilities"] = {n: round(prediction.scores[n], 6) for n in names}
+    else:
+        row["pred_labels"] = "|".join(prediction.labels)
+        row.update({f"prob_{n}": f"{prediction.scores[n]:.6f}" for n in names})
+    return row
+
+
 def predict_file(
     classifier: EmotionClassifier,
     input_path: str | Path,
@@ -93,6 +113,7 @@ def predict_file(
     if output_path.suffix.lower() not in OUTPUT_FORMATS:
         raise DataError(f"{output_path}: output must be one of {OUTPUT_FORMATS}.")
     names = classifier.labels
+    as_jsonl = output_path.suffix.lower() == ".jsonl"
     total = _count_lines(input_path)
     written = 0
     with atomic_path(output_path) as temp, temp.open("w", encoding="utf-8", newline="") as out:
@@ -103,15 +124,10 @@ def predict_file(
                 texts = [row[text_column] for row in chunk]
                 predictions = classifier.predict(texts, decision=decision)
                 for row, prediction in zip(chunk, predictions, strict=True):
-                    row = dict(row)
-                    row["pred_label"] = prediction.label
-                    if output_path.suffix.lower() == ".jsonl":
-                        row["pred_labels"] = prediction.labels
-                        row["probabilities"] = {n: round(prediction.scores[n], 6) for n in names}
+                    row = annotate_row(row, prediction, names, jsonl=as_jsonl)
+                    if as_jsonl:
                         out.write(json.dumps(row, ensure_ascii=False) + "\n")
                         continue
-                    row["pred_labels"] = "|".join(prediction.labels)
-                    row.update({f"prob_{n}": f"{prediction.scores[n]:.6f}" for n in names})
                     if writer is None:
                         writer = csv.DictWriter(out, fieldnames=list(row))
                         writer.writeheader()

@@ -1,0 +1,378 @@
+"""Batch jobs: uploads through the API, the embedded worker, and `emorec worker` being killed."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("huey", reason="needs the service extra")
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from emorec.inference import EmotionClassifier
+from emorec.service.app import create_app
+from emorec.service.auth import create_api_key
+from emorec.service.db import upgrade_database
+from emorec.service.job_models import Job, JobResult
+from emorec.service.jobs import JobQueue, start_embedded_consumer
+from emorec.service.settings import ServiceSettings
+
+TEXTS = [
+    "i feel so happy today",
+    'she said "no, never" and left',
+    "this is so unfair, i am furious",
+    "what if it goes wrong",
+    "héllo wörld ✨ émotions",
+    "",
+    "i miss you, come back",
+    "the storm scared me",
+    "line with, many, commas",
+    "done",
+]
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def csv_bytes(texts: list[str], column: str = "text") -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["id", column])
+    writer.writerows([i, text] for i, text in enumerate(texts))
+    return out.getvalue().encode("utf-8")
+
+
+@pytest.fixture(scope="module")
+def classifier(tiny_classifier_dir: Path) -> EmotionClassifier:
+    return EmotionClassifier.from_pretrained(tiny_classifier_dir, backend="torch")
+
+
+@pytest.fixture
+def make_client(
+    tmp_path: Path, tiny_classifier_dir: Path, classifier: EmotionClassifier
+) -> Iterator[Callable[..., tuple[TestClient, dict[str, str]]]]:
+    """A running app (lifespan entered) and headers with a valid API key."""
+    clients: list[TestClient] = []
+
+    def build(**overrides: Any) -> tuple[TestClient, dict[str, str]]:
+        values: dict[str, Any] = {
+            "model_dir": tiny_classifier_dir,
+            "data_dir": tmp_path / "data",
+            "database_url": f"sqlite:///{tmp_path / 'jobs.db'}",
+            "job_chunk_size": 4,
+        }
+        values.update(overrides)
+        client = TestClient(create_app(ServiceSettings(**values), classifier))
+        client.__enter__()
+        clients.append(client)
+        with client.app.state.service.sessions() as session:
+            _record, key = create_api_key(session, "tests")
+        return client, {"X-API-Key": key}
+
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+def submit(client: TestClient, headers: dict[str, str], name: str, data: bytes, **form: str) -> Any:
+    return client.post("/v1/jobs", headers=headers, files={"file": (name, data)}, data=form or None)
+
+
+def finished(client: TestClient, headers: dict[str, str], job_id: str) -> dict[str, Any]:
+    def done() -> dict[str, Any] | None:
+        body = client.get(f"/v1/jobs/{job_id}", headers=headers).json()
+        assert body["status"] != "failed", body
+        return body if body["status"] == "done" else None
+
+    return wait_for(done, 30, f"job {job_id} to finish")
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_csv_job_through_the_api(
+    database: str,
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+    classifier: EmotionClassifier,
+    request: pytest.FixtureRequest,
+) -> None:
+    overrides = {}
+    if database == "postgresql":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    client, headers = make_client(**overrides)
+    response = submit(client, headers, "tweets.csv", csv_bytes(TEXTS))
+    assert response.status_code == 202, response.text
+    job = response.json()
+    assert job["rows_total"] == len(TEXTS)
+    assert job["status"] in ("queued", "running", "done")
+    assert job["filename"] == "tweets.csv"
+
+    status = finished(client, headers, job["id"])
+    assert status["rows_done"] == len(TEXTS)
+    assert status["progress"] == 1.0
+    assert status["finished_at"] is not None
+    assert status["result_url"] == f"/v1/jobs/{job['id']}/result"
+
+    result = client.get(status["result_url"], headers=headers)
+    assert result.status_code == 200
+    assert result.headers["content-type"].startswith("text/csv")
+    assert "tweets.emotions.csv" in result.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(result.text)))
+    expected = classifier.predict(TEXTS)
+    assert [row["id"] for row in rows] == [str(i) for i in range(len(TEXTS))]
+    assert [row["text"] for row in rows] == TEXTS
+    assert [row["pred_label"] for row in rows] == [p.label for p in expected]
+    for row, prediction in zip(rows, expected, strict=True):
+        for label in classifier.labels:
+            assert float(row[f"prob_{label}"]) == pytest.approx(prediction.scores[label], abs=1e-5)
+
+
+def test_jsonl_and_txt_jobs(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+    classifier: EmotionClassifier,
+) -> None:
+    client, headers = make_client()
+    texts = TEXTS[:5]
+    lines = [json.dumps({"content": t, "n": i}, ensure_ascii=False) for i, t in enumerate(texts)]
+    jsonl = ("\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + "\n").encode("utf-8")
+    first = submit(client, headers, "posts.jsonl", jsonl, text_column="content")
+    assert first.status_code == 202, first.text
+    second = submit(client, headers, "lines.txt", ("\r\n".join(texts) + "\r\n").encode("utf-8"))
+    assert second.status_code == 202, second.text
+    expected = classifier.predict(texts)
+
+    finished(client, headers, first.json()["id"])
+    result = client.get(f"/v1/jobs/{first.json()['id']}/result", headers=headers)
+    assert result.headers["content-type"].startswith("application/x-ndjson")
+    rows = [json.loads(line) for line in result.text.splitlines()]
+    assert [(r["n"], r["content"]) for r in rows] == list(enumerate(texts))
+    assert [r["pred_labels"] for r in rows] == [p.labels for p in expected]
+    assert [sorted(r["probabilities"]) for r in rows] == [sorted(classifier.labels)] * len(texts)
+
+    finished(client, headers, second.json()["id"])
+    result = client.get(f"/v1/jobs/{second.json()['id']}/result", headers=headers)
+    rows = list(csv.DictReader(io.StringIO(result.text)))
+    assert [r["text"] for r in rows] == texts
+    assert [r["pred_label"] for r in rows] == [p.label for p in expected]
+
+
+def test_progress_is_reported_while_running(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+) -> None:
+    client, headers = make_client(job_chunk_size=2, job_chunk_pause_seconds=0.2)
+    job = submit(client, headers, "t.csv", csv_bytes(TEXTS)).json()
+    seen: list[tuple[str, int, float]] = []
+
+    def done() -> bool:
+        body = client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
+        seen.append((body["status"], body["rows_done"], body["progress"]))
+        return body["status"] == "done"
+
+    wait_for(done, 30, "the job to finish")
+    partial = [s for s in seen if s[0] == "running" and 0 < s[1] < len(TEXTS)]
+    assert partial, f"no intermediate progress seen: {seen}"
+    assert all(p == pytest.approx(n / len(TEXTS)) for _status, n, p in seen)
+    done_counts = [n for _status, n, _p in seen]
+    assert done_counts == sorted(done_counts)
+
+
+def test_bad_uploads_are_refused_clearly(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]], tmp_path: Path
+) -> None:
+    client, headers = make_client(
+        embedded_worker=False, max_upload_bytes=5000, max_chars_per_text=100
+    )
+    cases = {
+        ("bad.csv", b"id,text\n1,hello\n2,caf\xe9 au lait\n"): (422, ["line 3", "UTF-8"]),
+        ("cols.csv", b"id,content\n1,hello\n"): (422, ["no column 'text'", "'content'"]),
+        ("empty.csv", b""): (422, ["empty"]),
+        ("header.csv", b"id,text\n"): (422, ["no rows"]),
+        ("blank.txt", b""): (422, ["empty"]),
+        ("bad.jsonl", b'{"text": "ok"}\n{"text": \n'): (422, ["line 2", "not valid JSON"]),
+        ("list.jsonl", b'["text"]\n'): (422, ["line 1", "JSON object"]),
+        ("wrong.jsonl", b'{"text": 3}\n'): (422, ["line 1", "no text"]),
+        ("extra.csv", b"id,text\n1,a,b\n"): (422, ["line 2", "more fields"]),
+        ("long.txt", b"short\n" + b"x" * 101 + b"\n"): (422, ["line 2", "limit is 100"]),
+        ("sheet.xlsx", b"PK\x03\x04"): (422, ["Unsupported file type '.xlsx'"]),
+        ("big.txt", b"hello\n" * 1000): (413, ["larger than", "5,000 bytes"]),
+    }
+    for (name, data), (status, phrases) in cases.items():
+        response = submit(client, headers, name, data)
+        assert response.status_code == status, (name, response.text)
+        detail = response.json()["detail"]
+        for phrase in phrases:
+            assert phrase in detail, (name, detail)
+        assert "Traceback" not in detail
+    # A UTF-8 byte-order mark (spreadsheet exports) does not hide the first column.
+    assert submit(client, headers, "bom.csv", b"\xef\xbb\xbftext\nhi\n").status_code == 202
+    # Nothing of the refused uploads is left behind, and the service keeps serving.
+    assert len(list((tmp_path / "data" / "jobs").iterdir())) == 1
+    assert client.get("/health").json() == {"status": "ok"}
+    # No field at all: a validation error naming it.
+    response = client.post("/v1/jobs", headers=headers, data={"text_column": "text"})
+    assert response.status_code == 422
+    assert "file" in response.json()["detail"]
+
+
+def test_job_lookup_errors_and_auth(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+) -> None:
+    client, headers = make_client(embedded_worker=False)
+    for method, url in [
+        ("post", "/v1/jobs"),
+        ("get", "/v1/jobs/abc"),
+        ("get", "/v1/jobs/abc/result"),
+    ]:
+        for bad in ({}, {"X-API-Key": "emorec_wrong"}):
+            kwargs: dict[str, Any] = {"headers": bad}
+            if method == "post":
+                kwargs["files"] = {"file": ("a.txt", b"hi\n")}
+            response = getattr(client, method)(url, **kwargs)
+            assert response.status_code == 401, (url, bad)
+            assert "API key" in response.json()["detail"]
+    assert client.get("/v1/jobs/nope", headers=headers).status_code == 404
+    assert "no job with id 'nope'" in client.get("/v1/jobs/nope", headers=headers).text
+    assert client.get("/v1/jobs/nope/result", headers=headers).status_code == 404
+    # Without a worker the job stays queued: its result is not there yet.
+    job = submit(client, headers, "a.txt", b"hi\nthere\n").json()
+    assert job["status"] == "queued"
+    response = client.get(f"/v1/jobs/{job['id']}/result", headers=headers)
+    assert response.status_code == 409
+    assert "is queued (0 of 2 rows done)" in response.json()["detail"]
+
+
+# ---- workers as separate processes, killed mid-job ---------------------------------------
+def start_worker(model_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
+    # Its own session, so the whole process group (the consumer and its forked worker) can be
+    # killed at once, as when a machine dies.
+    return subprocess.Popen(
+        [sys.executable, "-m", "emorec.cli", "worker", str(model_dir)],
+        env=env,
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def killed_worker_scenario(
+    settings: ServiceSettings,
+    model_dir: Path,
+    tmp_path: Path,
+    env_extra: dict[str, str],
+    stop_signal: signal.Signals,
+) -> None:
+    n_rows = 60
+    texts = [f"text number {i}, {TEXTS[i % len(TEXTS)]}" for i in range(n_rows)]
+    upgrade_database(settings.db_url)
+    queue = JobQueue(settings)
+    queue.huey.flush()  # the Redis queue is shared by the session's tests
+    job = queue.submit(io.BytesIO(csv_bytes(texts)), "input.csv")
+    sessions = queue.sessions()
+
+    def read_job() -> Job:
+        with sessions() as session:
+            found = session.get(Job, job.id)
+            assert found is not None
+            return found
+
+    env = {
+        **os.environ,
+        "EMOREC_DATA_DIR": str(settings.data_dir),
+        "EMOREC_DATABASE_URL": settings.db_url,
+        "EMOREC_JOB_CHUNK_SIZE": "2",
+        "EMOREC_JOB_LEASE_SECONDS": "2",
+        "EMOREC_JOB_CHUNK_PAUSE_SECONDS": "0.15",
+        **env_extra,
+    }
+    log = tmp_path / "worker.log"
+    first = start_worker(model_dir, env, log)
+    try:
+        wait_for(lambda: read_job().rows_done > 0, 60, "the first worker to commit a chunk")
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+    killed_at = read_job()
+    assert killed_at.status == "running"
+    assert 0 < killed_at.rows_done < n_rows, "the job ended before the kill; slow it down"
+
+    second = start_worker(model_dir, env, log)
+    try:
+        # The second worker continues after the last committed chunk; stopped part-way (SIGINT:
+        # gracefully after its chunk, SIGTERM: at once) it hands the job back to the queue.
+        wait_for(lambda: read_job().rows_done > killed_at.rows_done + 2, 60, "the second worker")
+        os.kill(second.pid, stop_signal)
+        assert second.wait(30) == 0
+    finally:
+        if second.poll() is None:
+            os.killpg(second.pid, signal.SIGKILL)
+    handed_back = read_job()
+    assert handed_back.status == "queued", handed_back.status
+    assert killed_at.rows_done < handed_back.rows_done < n_rows
+    text = log.read_text()
+    assert f"{killed_at.rows_done} of {n_rows} rows done; continuing" in text
+    assert "handed back to the queue" in text
+
+    # An embedded worker (as in `emorec serve`) picks the job up from the queue and ends it.
+    worker = start_embedded_consumer(queue)
+    try:
+        wait_for(lambda: read_job().status == "done", 60, "the embedded worker to finish")
+    finally:
+        worker.stop()
+
+    done = read_job()
+    with sessions() as session:
+        indexes = list(
+            session.scalars(
+                select(JobResult.row_index)
+                .where(JobResult.job_id == job.id)
+                .order_by(JobResult.row_index)
+            )
+        )
+        assert session.scalar(select(func.count()).select_from(JobResult)) == n_rows
+    assert indexes == list(range(n_rows))
+    path = queue.result_file(done)
+    assert path is not None
+    rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    assert [row["id"] for row in rows] == [str(i) for i in range(n_rows)]
+    assert [row["text"] for row in rows] == texts
+    assert all(row["pred_label"] for row in rows)
+    queue.close()
+
+
+def test_job_survives_killed_worker_sqlite(tiny_classifier_dir: Path, tmp_path: Path) -> None:
+    settings = ServiceSettings(
+        model_dir=tiny_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+    )
+    killed_worker_scenario(settings, tiny_classifier_dir, tmp_path, {}, signal.SIGINT)
+
+
+def test_job_survives_killed_worker_redis_postgres(
+    tiny_classifier_dir: Path, tmp_path: Path, redis_url: str, postgres_url: str
+) -> None:
+    settings = ServiceSettings(
+        model_dir=tiny_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=postgres_url,
+        queue_url=redis_url,
+    )
+    env = {"EMOREC_QUEUE_URL": redis_url}
+    killed_worker_scenario(settings, tiny_classifier_dir, tmp_path, env, signal.SIGTERM)
