@@ -592,3 +592,53 @@ def test_serve_refuses_a_non_model_dir(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli_app, ["serve", str(tmp_path)])
     assert result.exit_code == 2
     assert "not an emorec model directory" in result.output
+
+
+def test_onnx_backend_loaded_at_startup(
+    tmp_path: Path, tiny_classifier_dir: Path, classifier: EmotionClassifier
+) -> None:
+    """The lifespan loads the model itself; explanations fall back to the PyTorch weights."""
+    import shutil
+
+    from emorec.export import export_onnx
+
+    from .conftest import make_rows, write_dair
+
+    model_dir = tmp_path / "onnx-model"
+    shutil.copytree(tiny_classifier_dir, model_dir)
+    gate = write_dair(tmp_path / "gate.txt", make_rows(2))
+    export_onnx(model_dir, data=gate, max_drop=100.0, optimize=False)
+    settings = ServiceSettings(
+        model_dir=model_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'onnx.db'}",
+        embedded_worker=False,
+        backend="onnx",
+    )
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/ready").json()
+        assert ready["backend"] == "onnx"
+        assert ready["model"] == "onnx-model"
+        texts = ["i feel so happy", "i am furious"]
+        body = client.post("/v1/predict", json={"texts": texts}).json()
+        probs = classifier.predict_proba(texts)
+        for got, row in zip(body["predictions"], probs, strict=True):
+            for score in got["scores"]:
+                index = classifier.labels.index(score["label"])
+                assert score["probability"] == pytest.approx(float(row[index]), abs=1e-4)
+        explained = client.post("/v1/explain", json={"text": "i feel so happy"})
+        assert explained.status_code == 200, explained.text
+        assert [w["word"] for w in explained.json()["words"]] == ["i", "feel", "so", "happy"]
+
+
+def test_nul_characters(client: TestClient) -> None:
+    """PostgreSQL text cannot hold NUL: the history keeps a replacement character instead."""
+    key = new_key(client)
+    response = client.post("/v1/predict", json={"texts": ["bad\x00byte"]})
+    assert response.status_code == 200, response.text
+    assert response.json()["predictions"][0]["text"] == "bad\x00byte"
+    page = client.get("/v1/history", headers={"X-API-Key": key}).json()
+    assert page["items"][0]["text"] == "bad\ufffdbyte"
+    for path in ("/v1/history", "/v1/stats"):
+        odd = client.get(path, params={"label": "j\x00y"}, headers={"X-API-Key": key})
+        assert odd.status_code in (200, 422), odd.text

@@ -246,7 +246,8 @@ def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
             session.add_all(
                 PredictionRecord(
                     created_at=now,
-                    text=p.text,
+                    # PostgreSQL text cannot hold NUL; keep a visible stand-in instead.
+                    text=p.text.replace("\x00", "\ufffd"),
                     labels=p.labels,
                     top_label=p.label,
                     scores=p.scores,
@@ -362,6 +363,8 @@ def history(
 ) -> HistoryPage:
     """Stored predictions, newest first, filtered by top emotion and time."""
     conditions = _time_filter(since, until)
+    if label is not None and "\x00" in label:
+        raise HTTPException(422, "label must not contain NUL characters.")
     if label is not None:
         conditions.append(PredictionRecord.top_label == label)
     total = session.scalar(select(func.count()).select_from(PredictionRecord).where(*conditions))
