@@ -56,7 +56,7 @@ from emorec.service.schemas import (
     TextPrediction,
     WordScore,
 )
-from emorec.service.settings import ServiceSettings
+from emorec.service.settings import ServiceSettings, load_settings
 
 if TYPE_CHECKING:
     from emorec.inference import EmotionClassifier
@@ -631,7 +631,8 @@ def create_app(
     """The service app. ``settings`` default to the environment; ``classifier`` (already
     loaded) replaces loading ``settings.model_dir`` at startup, e.g. in tests.
     """
-    settings = settings or ServiceSettings()  # type: ignore[call-arg]  (model_dir from env)
+    # From the environment: that is how `emorec serve` hands them to uvicorn's workers.
+    settings = settings or load_settings()
     app = FastAPI(
         title="emorec",
         version=emorec.__version__,
