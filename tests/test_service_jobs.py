@@ -258,6 +258,26 @@ def test_job_lookup_errors_and_auth(
     assert "is queued (0 of 2 rows done)" in response.json()["detail"]
 
 
+def test_a_failing_job_is_reported_and_not_retried(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]], tmp_path: Path
+) -> None:
+    client, headers = make_client(embedded_worker=False)
+    job = submit(client, headers, "a.txt", b"hi\nthere\n").json()
+    # A worker that does not share the API's data directory cannot find the upload.
+    (tmp_path / "data" / "jobs" / job["id"] / "input.txt").unlink()
+    queue = client.app.state.service.jobs
+    queue.process_job(job["id"])
+    status = client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
+    assert status["status"] == "failed"
+    assert "EMOREC_DATA_DIR" in status["error"]
+    assert status["finished_at"] is not None
+    response = client.get(f"/v1/jobs/{job['id']}/result", headers=headers)
+    assert response.status_code == 409
+    assert "failed" in response.json()["detail"]
+    queue.process_job(job["id"])  # a duplicate task finds the job finished and does nothing
+    assert client.get(f"/v1/jobs/{job['id']}", headers=headers).json() == status
+
+
 # ---- workers as separate processes, killed mid-job ---------------------------------------
 def start_worker(model_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     # Its own session, so the whole process group (the consumer and its forked worker) can be

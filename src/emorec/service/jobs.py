@@ -220,7 +220,10 @@ def make_huey(settings: ServiceSettings) -> Huey:
             f"in data_dir; got {url.split('://')[0]}://..."
         )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    return SqliteHuey("emorec", filename=str(settings.data_dir / "queue.db"), results=False)
+    # The same 30 s busy timeout as the database: several processes poll this file.
+    return SqliteHuey(
+        "emorec", filename=str(settings.data_dir / "queue.db"), results=False, timeout=30
+    )
 
 
 class JobQueue:
@@ -450,6 +453,12 @@ class JobQueue:
     def _run(self, job: JobSnapshot, owner: str) -> None:
         settings = self.settings
         path = self.input_path(job)
+        if not path.is_file():
+            logger.error("Job %s: input file %s not found.", job.id, path)
+            raise DataError(
+                "its uploaded file is not in this worker's data directory; workers must share "
+                "EMOREC_DATA_DIR with the API"
+            )
         classifier = self.classifier()
         done = job.rows_done
         start = 0
