@@ -278,6 +278,32 @@ def test_a_failing_job_is_reported_and_not_retried(
     assert client.get(f"/v1/jobs/{job['id']}", headers=headers).json() == status
 
 
+def test_multilabel_job_run_by_the_task_directly(
+    tiny_multilabel_classifier_dir: Path, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(
+        model_dir=tiny_multilabel_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'ml.db'}",
+        job_chunk_size=3,
+    )
+    upgrade_database(settings.db_url)
+    queue = JobQueue(settings)
+    lines = [json.dumps({"text": t}, ensure_ascii=False) for t in TEXTS]
+    job = queue.submit(io.BytesIO("\n".join(lines).encode("utf-8")), "many.jsonl")
+    queue.process_job(job.id)  # what a worker runs for the queued task
+    done = queue.get(job.id)
+    assert done is not None and done.status == "done" and done.rows_done == len(TEXTS)
+    path = queue.result_file(done)
+    assert path is not None
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    expected = EmotionClassifier.from_pretrained(tiny_multilabel_classifier_dir).predict(TEXTS)
+    assert [r["text"] for r in rows] == TEXTS
+    assert [r["pred_labels"] for r in rows] == [p.labels for p in expected]
+    assert [r["pred_label"] for r in rows] == [p.label for p in expected]
+    queue.close()
+
+
 # ---- workers as separate processes, killed mid-job ---------------------------------------
 def start_worker(model_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     # Its own session, so the whole process group (the consumer and its forked worker) can be
