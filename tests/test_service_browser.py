@@ -156,6 +156,10 @@ def test_analyse_shows_the_models_emotion(page: Any, service: Service) -> None:
 
     label = page.locator("#predicted-label")
     expect(label).to_have_text(re.compile("|".join(LABELS)))
+    # The explanation is the user's text, verbatim (tags included), with words highlighted.
+    expect(page.locator("#explanation .w").first).to_be_visible()
+    assert page.locator("#explanation").text_content() == text
+    assert page.locator("#explanation img, #explanation script").count() == 0
     # The page shows what the API decides for the same text.
     api = httpx.post(
         f"{service.base}/v1/predict", json={"texts": [text], "store": False}, timeout=30
@@ -169,10 +173,6 @@ def test_analyse_shows_the_models_emotion(page: Any, service: Service) -> None:
     decided = page.locator("#prediction .bar-row.decided")
     expect(decided).to_have_count(1)
     assert decided.get_attribute("data-label") == api["label"]
-    # The explanation is the user's text, verbatim (tags included), with words highlighted.
-    expect(page.locator("#explanation .w").first).to_be_visible()
-    assert page.locator("#explanation").text_content() == text
-    assert page.locator("#explanation img, #explanation script").count() == 0
 
 
 def test_upload_runs_a_job_and_downloads_the_result(page: Any, service: Service) -> None:
@@ -250,3 +250,21 @@ def test_a_wrong_key_is_reported_with_the_services_message(page: Any, service: S
     ).json()["detail"]
     expect(message).to_contain_text(detail)
     expect(message).to_contain_text("emorec apikey create")
+
+
+def test_an_oversized_text_shows_the_services_limit(page: Any, service: Service) -> None:
+    from playwright.sync_api import expect
+
+    text = "so happy " * 1000  # 9,000 characters: over the default limit of 5,000
+    answer = httpx.post(f"{service.base}/v1/predict", json={"texts": [text]}, timeout=30)
+    assert answer.status_code == 413
+    page.fill("#text-input", text)
+    page.click("#analyse-button")
+    message = page.locator("#analyse-message")
+    expect(message).to_contain_text(answer.json()["detail"])
+    expect(message).to_contain_text("Too large")
+    # The page keeps working: a normal text is analysed after the refusal.
+    page.fill("#text-input", "i feel scared")
+    page.click("#analyse-button")
+    expect(page.locator("#predicted-label")).to_have_text(re.compile("|".join(LABELS)))
+    expect(message).to_be_hidden()
