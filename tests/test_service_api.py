@@ -642,3 +642,24 @@ def test_nul_characters(client: TestClient) -> None:
     for path in ("/v1/history", "/v1/stats"):
         odd = client.get(path, params={"label": "j\x00y"}, headers={"X-API-Key": key})
         assert odd.status_code in (200, 422), odd.text
+
+
+def test_concurrent_predictions_and_explanations(
+    sqlite_client: TestClient, classifier: EmotionClassifier
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    texts = [f"i feel so happy number {i}" for i in range(6)]
+    expected = [p.label for p in classifier.predict(texts)]
+
+    def call(i: int) -> tuple[int, str | None]:
+        if i % 4 == 3:
+            response = sqlite_client.post("/v1/explain", json={"text": texts[i % 6]})
+            return response.status_code, None
+        response = sqlite_client.post("/v1/predict", json={"texts": texts, "store": i % 2 == 0})
+        return response.status_code, [p["label"] for p in response.json()["predictions"]]
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(24)))
+    assert all(status == 200 for status, _ in results)
+    assert all(labels == expected for _, labels in results if labels is not None)

@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -330,7 +330,12 @@ def explain(body: ExplainRequest, state: StateDep) -> ExplainResponse:
         )
     with state.explain_lock:
         classifier = _explainer(state)
-        (explanation,) = classifier.explain(body.text, body.method, body.label, attentions=False)
+        # Explaining the served PyTorch model itself: predictions wait until it is done.
+        shared = state.predict_lock if classifier is state.classifier else nullcontext()
+        with shared:
+            (explanation,) = classifier.explain(
+                body.text, body.method, body.label, attentions=False
+            )
     spans = _word_offsets(body.text, explanation.words)
     return ExplainResponse(
         text=body.text,
