@@ -58,7 +58,11 @@ function hash(text) {
   return h;
 }
 
-const percent = (p) => `${(100 * p).toFixed(p >= 0.995 || p < 0.0995 ? 1 : 0)}%`;
+// One decimal where it matters (small shares, near-certain probabilities), none at 0 and 1.
+function percent(p) {
+  if (p <= 0 || p >= 1) return `${Math.round(100 * p)}%`;
+  return `${(100 * p).toFixed(p >= 0.995 || p < 0.0995 ? 1 : 0)}%`;
+}
 
 function formatTime(iso) {
   const date = new Date(iso);
