@@ -17,7 +17,7 @@ from sqlalchemy import inspect
 from typer.testing import CliRunner
 
 from emorec.cli import app as cli_app
-from emorec.errors import ConfigError
+from emorec.errors import ConfigError, DataError
 from emorec.inference import EmotionClassifier
 from emorec.service.app import INTERNAL_ERROR, create_app
 from emorec.service.auth import create_api_key, revoke_api_key
@@ -439,6 +439,9 @@ def test_limits_and_malformed_input(make_client: Callable[..., TestClient]) -> N
             assert isinstance(response.json()["errors"], list)
         # The service keeps serving.
         assert client.post("/v1/predict", json={"texts": ["still here"]}).status_code == 200
+    long_explain = client.post("/v1/explain", json={"text": "x" * 101})
+    assert long_explain.status_code == 413
+    assert "101 characters" in long_explain.json()["detail"]
     missing = client.get("/v1/nowhere")
     assert missing.status_code == 404
     assert "/docs" in missing.json()["detail"]
@@ -481,6 +484,22 @@ def test_unexpected_errors_are_logged_not_shown(
     assert "deadbeef" not in response.text
     assert "deadbeef" in caplog.text  # the trace is in the server log
     assert client.get("/health").status_code == 200
+
+
+class _Refusing(EmotionClassifier):
+    def predict(self, texts: object, top_k: object = None, decision: object = "calibrated"):
+        raise DataError("Text 0 is not something this model can read.")
+
+
+def test_input_errors_of_the_model_are_422(
+    make_client: Callable[..., TestClient], classifier: EmotionClassifier
+) -> None:
+    refusing = _Refusing.__new__(_Refusing)
+    refusing.__dict__.update(classifier.__dict__)
+    client = make_client(clf=refusing)
+    response = client.post("/v1/predict", json={"texts": ["x"]})
+    assert response.status_code == 422
+    assert response.json() == {"detail": "Text 0 is not something this model can read."}
 
 
 def test_cors_origins_from_settings(make_client: Callable[..., TestClient]) -> None:
@@ -586,6 +605,11 @@ def test_apikey_cli(make_client: Callable[..., TestClient], tmp_path: Path) -> N
     assert "nobody" in unknown.output
     empty = runner.invoke(cli_app, ["apikey", "create", " ", "--database-url", url])
     assert empty.exit_code != 0
+    for _ in range(2):
+        runner.invoke(cli_app, ["apikey", "create", "twin", "--database-url", url])
+    ambiguous = runner.invoke(cli_app, ["apikey", "revoke", "twin", "--database-url", url])
+    assert ambiguous.exit_code != 0
+    assert "several keys" in ambiguous.output
 
 
 def test_serve_refuses_a_non_model_dir(tmp_path: Path) -> None:
