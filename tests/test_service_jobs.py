@@ -144,11 +144,17 @@ def test_csv_job_through_the_api(
             assert float(row[f"prob_{label}"]) == pytest.approx(prediction.scores[label], abs=1e-5)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_jsonl_and_txt_jobs(
+    database: str,
     make_client: Callable[..., tuple[TestClient, dict[str, str]]],
     classifier: EmotionClassifier,
+    request: pytest.FixtureRequest,
 ) -> None:
-    client, headers = make_client()
+    overrides = {}
+    if database == "postgresql":
+        overrides["database_url"] = request.getfixturevalue("postgres_url")
+    client, headers = make_client(**overrides)
     texts = TEXTS[:5]
     lines = [json.dumps({"content": t, "n": i}, ensure_ascii=False) for i, t in enumerate(texts)]
     jsonl = ("\n".join(lines[:2]) + "\n\n" + "\n".join(lines[2:]) + "\n").encode("utf-8")
