@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +60,7 @@ from emorec.service.settings import ServiceSettings, load_settings
 
 if TYPE_CHECKING:
     from emorec.inference import EmotionClassifier
+    from emorec.service.jobs import EmbeddedWorker, JobQueue
 
 logger = logging.getLogger("emorec.service")
 
@@ -92,9 +93,9 @@ class ServiceState:
     predict_lock: threading.Lock = field(default_factory=threading.Lock)
     explain_lock: threading.Lock = field(default_factory=threading.Lock)
     explainer: EmotionClassifier | None = None
-    # The batch job queue (emorec.service.jobs.JobQueue) and the embedded worker, if any.
-    jobs: Any = None
-    worker: Any = None
+    # The batch job queue and the in-process worker running it (None: external workers only).
+    jobs: JobQueue | None = None
+    worker: EmbeddedWorker | None = None
 
     @property
     def backend(self) -> str:
@@ -111,7 +112,7 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_session(state: StateDep) -> Any:
+def get_session(state: StateDep) -> Iterator[Session]:
     with state.sessions() as session:
         yield session
 
