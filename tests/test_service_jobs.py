@@ -90,7 +90,7 @@ def make_client(
 
     yield build
     for client in clients:
-        client.__exit__(None, None, None)
+        client.__exit__(None, None, None)  # a second exit (after a test's own) does nothing
 
 
 def submit(client: TestClient, headers: dict[str, str], name: str, data: bytes, **form: str) -> Any:
@@ -262,6 +262,21 @@ def test_job_lookup_errors_and_auth(
     response = client.get(f"/v1/jobs/{job['id']}/result", headers=headers)
     assert response.status_code == 409
     assert "is queued (0 of 2 rows done)" in response.json()["detail"]
+
+
+def test_jobs_survive_a_restart_of_the_server(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+    classifier: EmotionClassifier,
+) -> None:
+    client, headers = make_client(embedded_worker=False)
+    job = submit(client, headers, "later.csv", csv_bytes(TEXTS)).json()
+    client.__exit__(None, None, None)  # the server stops with the job still queued
+    # The same data dir and database, now with the embedded worker: it finds the queued job.
+    client, headers = make_client()
+    status = finished(client, headers, job["id"])
+    assert status["rows_done"] == len(TEXTS)
+    rows = list(csv.DictReader(io.StringIO(client.get(status["result_url"], headers=headers).text)))
+    assert [row["pred_label"] for row in rows] == [p.label for p in classifier.predict(TEXTS)]
 
 
 def test_a_failing_job_is_reported_and_not_retried(
