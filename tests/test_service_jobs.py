@@ -29,6 +29,8 @@ from emorec.service.job_models import Job, JobResult
 from emorec.service.jobs import JobQueue, start_embedded_consumer
 from emorec.service.settings import ServiceSettings
 
+from .servers import free_port
+
 TEXTS = [
     "i feel so happy today",
     'she said "no, never" and left',
@@ -262,6 +264,20 @@ def test_job_lookup_errors_and_auth(
     response = client.get(f"/v1/jobs/{job['id']}/result", headers=headers)
     assert response.status_code == 409
     assert "is queued (0 of 2 rows done)" in response.json()["detail"]
+
+
+def test_an_unreachable_queue_is_a_503_and_leaves_nothing(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]], tmp_path: Path
+) -> None:
+    client, headers = make_client(
+        embedded_worker=False, queue_url=f"redis://127.0.0.1:{free_port()}/0"
+    )
+    response = submit(client, headers, "a.txt", b"hi\n")
+    assert response.status_code == 503
+    assert "job queue is not reachable right now" in response.json()["detail"]
+    assert list((tmp_path / "data" / "jobs").iterdir()) == []
+    with client.app.state.service.sessions() as session:
+        assert session.scalar(select(func.count()).select_from(Job)) == 0
 
 
 def test_jobs_survive_a_restart_of_the_server(

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
-from sqlalchemy import Engine, and_, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from emorec._io import atomic_path
@@ -62,7 +62,8 @@ _CLASSIFIERS_LOCK = threading.Lock()
 
 
 class JobInputError(DataError):
-    """An upload the service cannot process; ``status_code`` is 413 (too big) or 422."""
+    """An upload the service cannot take: ``status_code`` 413 (too big), 422 (malformed) or
+    503 (the queue is unreachable)."""
 
     def __init__(self, message: str, status_code: int = 422) -> None:
         super().__init__(message)
@@ -315,8 +316,14 @@ class JobQueue:
         try:
             self.enqueue(job_id)
         except Exception as error:
-            # The upload is kept: the next worker start re-enqueues queued jobs.
+            # Undone, so that every queued job is on the queue and the client may simply retry.
             logger.error("Could not enqueue job %s: %s", job_id, type(error).__name__)
+            with self.sessions().begin() as session:
+                session.execute(delete(Job).where(Job.id == job_id))
+            shutil.rmtree(directory, ignore_errors=True)
+            raise JobInputError(
+                "The job queue is not reachable right now; try again shortly.", status_code=503
+            ) from None
         return job
 
     def get(self, job_id: str) -> Job | None:

@@ -79,6 +79,7 @@ def _job(queue: JobQueue, job_id: str) -> Job:
         **ERRORS,
         413: {"model": ErrorResponse, "description": "The file is larger than the limit."},
         422: {"model": ErrorResponse, "description": "The file cannot be classified."},
+        503: {"model": ErrorResponse, "description": "The job queue is unreachable."},
     },
 )
 def submit_job(
