@@ -341,6 +341,30 @@ def test_multilabel_job_run_by_the_task_directly(
     queue.close()
 
 
+def test_worker_command_explains_bad_settings(tiny_classifier_dir: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from emorec.cli import app
+
+    runner = CliRunner()
+    env = {"EMOREC_DATA_DIR": str(tmp_path / "data"), "EMOREC_DATABASE_URL": ""}
+    model = str(tiny_classifier_dir)
+    secret_redis = f"redis://:hunter2@127.0.0.1:{free_port()}/0"
+    cases = [
+        (["--queue-url", "http://queue"], "queue_url must be a Redis URL"),
+        (["--queue-url", secret_redis], "The job queue (redis://:***@127.0.0.1"),
+        (["--database-url", "nope://x"], "The database URL is not usable"),
+        (["--workers", "0"], "--workers must be at least 1"),
+    ]
+    for options, message in cases:
+        result = runner.invoke(app, ["worker", model, *options], env=env)
+        assert result.exit_code == 2, (options, result.output)
+        output = " ".join(result.output.split())
+        assert message in output, (options, output)
+        assert "hunter2" not in output
+        assert "Traceback" not in output
+
+
 # ---- workers as separate processes, killed mid-job ---------------------------------------
 def start_worker(model_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     # Its own session, so the whole process group (the consumer and its forked worker) can be

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer
 from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from emorec._io import atomic_path
@@ -606,9 +607,24 @@ def run_worker(settings: ServiceSettings, workers: int = 1) -> None:
 
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1; got {workers}.")
-    upgrade_database(settings.db_url)
+    try:
+        upgrade_database(settings.db_url)
+    except (ArgumentError, NoSuchModuleError) as error:
+        raise ConfigError(f"The database URL is not usable: {error}.") from None
+    except OperationalError as error:
+        reason = str(error.orig or error).strip().splitlines()[0].rstrip(".")
+        raise ConfigError(
+            f"The database {_redact(settings.db_url)} is not reachable: {reason}."
+        ) from None
     # The cores are shared among the worker processes rather than oversubscribed.
     queue = JobQueue(settings, num_threads=max(1, (os.cpu_count() or 1) // workers))
+    try:
+        queue.huey.pending_count()
+    except Exception as error:  # redis-py and sqlite3 raise their own connection errors
+        where = _redact(settings.queue_url) if settings.queue_url else settings.data_dir
+        raise ConfigError(
+            f"The job queue ({where}) is not reachable: {str(error).rstrip('.')}."
+        ) from None
     queue.requeue_stale_jobs(at_start=True)
     queue.close()  # the forked workers open their own connections
     consumer = queue.huey.create_consumer(
@@ -618,14 +634,17 @@ def run_worker(settings: ServiceSettings, workers: int = 1) -> None:
     logger.info(
         "Worker: %d process(es), queue %s, database %s.",
         workers,
-        "redis" if settings.queue_url else settings.data_dir / "queue.db",
+        _redact(settings.queue_url) if settings.queue_url else settings.data_dir / "queue.db",
         _redact(settings.db_url),
     )
     consumer.run()
 
 
 def _redact(url: str) -> str:
-    """A database URL without its password, for logs."""
+    """A database or Redis URL without its password, for logs and messages."""
     from sqlalchemy import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("://")[0] + "://..."
