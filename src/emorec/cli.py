@@ -187,6 +187,63 @@ def run(config: ConfigArg, set_: SetOpt = None, set_file: SetFileOpt = None) -> 
 
 @app.command()
 @_friendly_errors
+def tune(
+    config: ConfigArg,
+    sweep: Annotated[
+        Path, typer.Option(help="Sweep file (YAML), e.g. configs/sweep-dair-emotion.yaml.")
+    ],
+    set_: SetOpt = None,
+    set_file: SetFileOpt = None,
+    storage: Annotated[
+        str | None,
+        typer.Option(
+            help="SQLAlchemy URL of the study (default: sqlite:///<results_dir>/tune/study.db)."
+        ),
+    ] = None,
+    study_name: Annotated[str | None, typer.Option(help="Study name (default: run_name).")] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an existing study, or join it as another worker.")
+    ] = False,
+    n_trials: Annotated[
+        int | None, typer.Option(help="Trials in the whole study (default: the sweep's).")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="Start no trial after this many seconds.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Outputs directory (default: <results_dir>/tune).")
+    ] = None,
+) -> None:
+    """Search hyperparameters with Optuna; writes best.yaml for `emorec train --set-file`."""
+    from emorec.tune import load_sweep
+    from emorec.tune import tune as run_tune
+
+    result = run_tune(
+        _load(config, set_, set_file),
+        load_sweep(sweep),
+        storage=storage,
+        study_name=study_name,
+        resume=resume,
+        n_trials=n_trials,
+        timeout_s=timeout,
+        output_dir=output,
+    )
+    console.print(
+        f"Study {result.study_name!r} ({result.storage}): {result.n_trials} trials, "
+        f"{result.n_complete} complete, {result.n_pruned} pruned, {result.n_failed} failed."
+    )
+    if result.best_value is None:
+        err_console.print(f"No trial completed; see {result.output_dir / 'trials.csv'}.")
+        raise typer.Exit(1)
+    base = "" if result.base_value is None else f" (base config: {result.base_value:.4f})"
+    console.print(f"Best trial {result.best_trial}: objective {result.best_value:.4f}{base}.")
+    console.print(
+        f"Best parameters: [bold]{result.artifacts['best']}[/]   Outputs: {result.output_dir}"
+    )
+
+
+@app.command()
+@_friendly_errors
 def predict(
     model_dir: ModelDirArg,
     texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to classify.")] = None,
