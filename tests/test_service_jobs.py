@@ -378,12 +378,21 @@ def start_worker(model_dir: Path, env: dict[str, str], log: Path) -> subprocess.
     )
 
 
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def killed_worker_scenario(
     settings: ServiceSettings,
     model_dir: Path,
     tmp_path: Path,
     env_extra: dict[str, str],
     stop_signal: signal.Signals,
+    kill_group: bool,
 ) -> None:
     n_rows = 60
     texts = [f"text number {i}, {TEXTS[i % len(TEXTS)]}" for i in range(n_rows)]
@@ -413,8 +422,14 @@ def killed_worker_scenario(
     try:
         wait_for(lambda: read_job().rows_done > 0, 60, "the first worker to commit a chunk")
     finally:
-        os.killpg(first.pid, signal.SIGKILL)
+        if kill_group:  # the machine dies
+            os.killpg(first.pid, signal.SIGKILL)
+        else:  # only the consumer is killed: its forked worker must exit by itself
+            first.kill()
         first.wait(10)
+    wait_for(lambda: not group_alive(first.pid), 10, "the worker processes to exit")
+    if not kill_group:
+        assert "its consumer is gone; exiting" in log.read_text()
     killed_at = read_job()
     assert killed_at.status == "running"
     assert 0 < killed_at.rows_done < n_rows, "the job ended before the kill; slow it down"
@@ -469,7 +484,9 @@ def test_job_survives_killed_worker_sqlite(tiny_classifier_dir: Path, tmp_path: 
         data_dir=tmp_path / "data",
         database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
     )
-    killed_worker_scenario(settings, tiny_classifier_dir, tmp_path, {}, signal.SIGINT)
+    killed_worker_scenario(
+        settings, tiny_classifier_dir, tmp_path, {}, signal.SIGINT, kill_group=False
+    )
 
 
 def test_job_survives_killed_worker_redis_postgres(
@@ -482,4 +499,6 @@ def test_job_survives_killed_worker_redis_postgres(
         queue_url=redis_url,
     )
     env = {"EMOREC_QUEUE_URL": redis_url}
-    killed_worker_scenario(settings, tiny_classifier_dir, tmp_path, env, signal.SIGTERM)
+    killed_worker_scenario(
+        settings, tiny_classifier_dir, tmp_path, env, signal.SIGTERM, kill_group=True
+    )

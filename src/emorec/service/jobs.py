@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
-from huey.consumer import Consumer
+from huey.consumer import Consumer, Scheduler, Worker
 from sqlalchemy import Engine, and_, delete, insert, or_, select, update
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -567,6 +567,55 @@ class JobQueue:
 
 
 # ---- consumers ----------------------------------------------------------------------------
+def _exit_with_parent(parent: int) -> None:
+    """In a forked worker: exit at once when the consumer process that forked it is gone.
+
+    Killed alone (``kill -9``), the consumer cannot stop its workers, which would go on taking
+    jobs unsupervised; exiting like it leaves the job to the lease recovery.
+    """
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        logger.warning("Worker process %d: its consumer is gone; exiting.", os.getpid())
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-consumer", daemon=True).start()
+
+
+class _ChildWorker(Worker):
+    consumer_pid = 0  # set in the consumer process before the fork
+
+    def initialize(self) -> None:
+        _exit_with_parent(self.consumer_pid)
+        super().initialize()
+
+
+class _ChildScheduler(Scheduler):
+    consumer_pid = 0  # set in the consumer process before the fork
+
+    def initialize(self) -> None:
+        _exit_with_parent(self.consumer_pid)
+        super().initialize()
+
+
+class _ProcessConsumer(Consumer):
+    """Huey's consumer with worker processes that do not outlive it."""
+
+    worker_class = _ChildWorker
+    scheduler_class = _ChildScheduler
+
+    def _create_worker(self) -> Worker:
+        worker = super()._create_worker()
+        worker.consumer_pid = os.getpid()
+        return worker
+
+    def _create_scheduler(self) -> Scheduler:
+        scheduler = super()._create_scheduler()
+        scheduler.consumer_pid = os.getpid()
+        return scheduler
+
+
 class _EmbeddedConsumer(Consumer):
     """A consumer that leaves signal handling to its host (uvicorn, or a test's thread)."""
 
@@ -627,8 +676,8 @@ def run_worker(settings: ServiceSettings, workers: int = 1) -> None:
         ) from None
     queue.requeue_stale_jobs(at_start=True)
     queue.close()  # the forked workers open their own connections
-    consumer = queue.huey.create_consumer(
-        workers=workers, worker_type="process", max_delay=_MAX_POLL_DELAY
+    consumer = _ProcessConsumer(
+        queue.huey, workers=workers, worker_type="process", max_delay=_MAX_POLL_DELAY
     )
     queue.stop_flag = consumer.stop_flag
     logger.info(
