@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -250,6 +251,11 @@ def test_two_workers_share_one_postgresql_study(config, tmp_path: Path, postgres
     leftover = [t for t in trials if t.state != TrialState.COMPLETE]
     assert all(t.user_attrs.get("surplus") for t in leftover)
     assert sum(t.user_attrs.get("base", False) for t in done) == 1
+    # Each worker named itself on its trials; both processes appear unless one finished the
+    # whole study before the other had started (not asserted: it depends on start-up times).
+    assert {t.user_attrs["worker"] for t in done} <= {
+        f"{socket.gethostname()}:{w.pid}" for w in workers
+    }
 
 
 def write_sweep(path: Path, text: str) -> Path:
@@ -297,7 +303,24 @@ def test_a_space_outside_the_config_limits_is_refused_before_any_trial(config) -
     bad = sweep(parameters={"training.warmup_ratio": {"type": "float", "low": 0.0, "high": 1.5}})
     with pytest.raises(ConfigError, match=r"`training.warmup_ratio`: the value 1.5"):
         tune(config, bad)
-    assert not (config.output_path("results_dir") / "tune" / "study.db").exists()
+    db = config.output_path("results_dir") / "tune" / "study.db"
+    assert optuna.get_all_study_names(storage=f"sqlite:///{db}") == []
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("nosuchdb://x/y", r"Cannot open the study storage nosuchdb://x/y"),
+        (
+            "postgresql+psycopg://emorec:secret@127.0.0.1:1/none",
+            r"Cannot open the study storage postgresql\+psycopg://emorec:\*\*\*@127.0.0.1:1/none",
+        ),
+    ],
+)
+def test_an_unusable_storage_is_one_clear_error(config, url: str, expected: str) -> None:
+    with pytest.raises(ConfigError, match=expected) as caught:
+        tune(config, sweep(), storage=url)
+    assert "secret" not in str(caught.value)
 
 
 def test_cli_reports_a_bad_sweep_without_a_traceback(tmp_path: Path, config) -> None:

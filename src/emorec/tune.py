@@ -22,6 +22,7 @@ import hashlib
 import logging
 import math
 import os
+import random
 import shutil
 import socket
 import time
@@ -50,6 +51,7 @@ from emorec.errors import ConfigError, EmorecError, MissingDependencyError
 logger = logging.getLogger(__name__)
 
 TUNE_SUBDIR = "tune"
+_SCHEMA_ATTEMPTS = 5
 # The one list-valued config key searched label by label (``per_label: true``).
 PER_LABEL_KEYS = ("training.pos_weight",)
 Scalar = str | bool | int | float | None
@@ -403,34 +405,42 @@ def open_storage(url: str, heartbeat_interval: int = 30, grace_period: int | Non
     heartbeats) the next worker to start a trial marks it failed and queues a retry of it.
     """
     import optuna
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import IntegrityError, ProgrammingError, SQLAlchemyError
 
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # Several workers on one SQLite file wait for each other's writes instead of failing.
     engine_kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
-    try:
-        with warnings.catch_warnings():
-            # Heartbeats have been "experimental" since Optuna 2.9; the warning is noise here.
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period or 3 * heartbeat_interval,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
-                    max_retry=2
-                ),
-            )
-    except ImportError as error:
-        raise MissingDependencyError(
-            f"The study storage {mask_url(url)} needs a database driver: {error}"
-        ) from None
-    except (SQLAlchemyError, ValueError) as error:
-        raise ConfigError(
-            f"Cannot open the study storage {mask_url(url)}: {error}. Give a SQLAlchemy URL "
-            "such as sqlite:///results/tune/study.db or postgresql+psycopg://user@host/db."
-        ) from None
+    for _ in range(_SCHEMA_ATTEMPTS):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats have been "experimental" since Optuna 2.9; the warning is noise.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period or 3 * heartbeat_interval,
+                    heartbeat_stale_trial_callback=(
+                        optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=2)
+                    ),
+                )
+        except (IntegrityError, ProgrammingError) as error:
+            # Workers started together on an empty database race to create Optuna's tables;
+            # the losers find them made once the winner commits.
+            failure: BaseException = error
+            time.sleep(0.5 + random.random())
+        except ImportError as error:
+            raise MissingDependencyError(
+                f"The study storage {mask_url(url)} needs a database driver: {error}"
+            ) from None
+        except (SQLAlchemyError, ValueError) as error:
+            failure = error
+            break
+    raise ConfigError(
+        f"Cannot open the study storage {mask_url(url)}: {failure}. Give a SQLAlchemy URL "
+        "such as sqlite:///results/tune/study.db or postgresql+psycopg://user@host/db."
+    ) from None
 
 
 # --------------------------------------------------------------------------- the study
@@ -566,6 +576,7 @@ def _run_trial(trial: Any, ctx: _Context) -> float:
         training_arguments,
     )
 
+    trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     overrides = sample_overrides(trial, ctx.sweep, ctx.labels)
     trial.set_user_attr("overrides", to_builtin(overrides))
     config = _trial_config(ctx, overrides, trial.number)
@@ -763,6 +774,8 @@ def tune(
     total = n_trials or sweep.n_trials
     timeout_s = timeout_s or sweep.timeout_s
 
+    with _quiet_optuna():
+        rdb = open_storage(url, heartbeat_interval)  # a bad URL fails before any data work
     tokenizer = load_tokenizer(config.model.name)
     small, prepared = _tuning_config(config, sweep, tokenizer)
     space = prepared.label_space
@@ -785,7 +798,6 @@ def tune(
     atomic_write_text(out / "config.yaml", config.to_yaml())
 
     with _quiet_optuna():
-        rdb = open_storage(url, heartbeat_interval)
         study, created = _open_study(rdb, name, sweep, resume, url)
         if created and sweep.enqueue_base:
             study.enqueue_trial(_base_params(sweep, config, labels), user_attrs={"base": True})
