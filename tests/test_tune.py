@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import optuna
@@ -150,6 +151,23 @@ def test_a_failing_trial_is_recorded_and_the_study_goes_on(config, monkeypatch) 
     assert result.best_trial == 1
 
 
+def test_a_dead_workers_trial_is_failed_and_retried_on_resume(config) -> None:
+    first = tune(config, sweep(n_trials=1))
+    url = storage_url(first)
+    # A worker that started trial 1 and was killed: its heartbeat stops and never comes back.
+    storage = tune_module.open_storage(url, heartbeat_interval=1)
+    dead = optuna.load_study(study_name=first.study_name, storage=storage).ask()
+    storage.record_heartbeat(dead._trial_id)
+    time.sleep(3.5)  # past the grace period of 3 heartbeats
+
+    resumed = tune(config, sweep(), n_trials=2, resume=True, heartbeat_interval=1)
+    trials = study_of(resumed).get_trials()
+    assert [t.state for t in trials] == [TrialState.COMPLETE, TrialState.FAIL, TrialState.COMPLETE]
+    assert trials[2].system_attrs["failed_trial"] == 1  # the retry of the dead trial
+    # The retry replaces the dead trial: the study holds its 2 trials, not 3.
+    assert (resumed.n_trials, resumed.n_complete, resumed.n_failed) == (2, 2, 0)
+
+
 def test_reporter_prunes_when_the_pruner_says_so() -> None:
     class Trial:
         def __init__(self) -> None:
@@ -188,9 +206,13 @@ def test_per_label_pos_weights_and_composite_objective(make_config, tmp_path: Pa
             enqueue_base=False,
             train_fraction=1.0,
             objective={"metric": "composite", "rare_k": 1, "rare_weight": 1.0},
+            pruner={"type": "hyperband"},
+            report_to=["tensorboard"],
             parameters={"training.pos_weight": spec},
         ),
     )
+    # report_to reaches every trial's Trainer; its logs are kept beside the study.
+    assert list((result.output_dir / "trials" / "trial-0" / "logs").rglob("events.out.tfevents*"))
     trials = study_of(result).get_trials()
     assert all(t.state == TrialState.COMPLETE for t in trials)
     names = sorted(trials[0].params)
