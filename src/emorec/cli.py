@@ -456,6 +456,19 @@ def setup_wordnet(
     console.print(f"WordNet 3.0 ready in [bold]{corpus}[/]")
 
 
+ServiceBackendOpt = Annotated[
+    str | None, typer.Option(help="auto, torch or onnx (default: EMOREC_BACKEND or auto).")
+]
+
+
+def _require_model_dir(model_dir: Path) -> None:
+    if not (model_dir / "emorec.json").is_file():
+        raise EmorecError(
+            f"{model_dir} is not an emorec model directory (no emorec.json); point at the "
+            "directory written by `emorec train`."
+        )
+
+
 @app.command()
 @_friendly_errors
 def serve(
@@ -463,20 +476,14 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
-    backend: Annotated[
-        str | None, typer.Option(help="auto, torch or onnx (default: EMOREC_BACKEND or auto).")
-    ] = None,
+    backend: ServiceBackendOpt = None,
 ) -> None:
     """Run the HTTP API and dashboard (settings: EMOREC_* environment variables or .env)."""
     import uvicorn
 
     from emorec.service.settings import load_settings
 
-    if not (model_dir / "emorec.json").is_file():
-        raise EmorecError(
-            f"{model_dir} is not an emorec model directory (no emorec.json); point at the "
-            "directory written by `emorec train`."
-        )
+    _require_model_dir(model_dir)
     if workers < 1:
         raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
     # API worker processes build their settings from the environment, so pass them on there.
@@ -510,19 +517,13 @@ def worker(
         str | None,
         typer.Option(help="SQLAlchemy URL (default: EMOREC_DATABASE_URL, DATABASE_URL or SQLite)."),
     ] = None,
-    backend: Annotated[
-        str | None, typer.Option(help="auto, torch or onnx (default: EMOREC_BACKEND or auto).")
-    ] = None,
+    backend: ServiceBackendOpt = None,
 ) -> None:
     """Run batch-job workers for the service's queue (stop with Ctrl+C or SIGTERM)."""
     from emorec.service.jobs import run_worker
     from emorec.service.settings import load_settings
 
-    if not (model_dir / "emorec.json").is_file():
-        raise EmorecError(
-            f"{model_dir} is not an emorec model directory (no emorec.json); point at the "
-            "directory written by `emorec train`."
-        )
+    _require_model_dir(model_dir)
     settings = load_settings(
         model_dir=model_dir.resolve(),
         queue_url=queue_url,
