@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -398,6 +399,19 @@ def test_predict_key_is_optional_by_setting(make_client: Callable[..., TestClien
     key = new_key(locked)
     ok = locked.post("/v1/predict", json={"texts": ["hi"]}, headers={"X-API-Key": key})
     assert ok.status_code == 200
+
+
+def test_docs_are_served_without_a_cdn(sqlite_client: TestClient) -> None:
+    page = sqlite_client.get("/docs")
+    assert page.status_code == 200
+    assert "/openapi.json" in page.text
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets, page.text
+    # Every script, style sheet and icon of the page comes from this app, and it is there.
+    for asset in assets:
+        assert asset.startswith("/docs-static/"), asset
+        assert sqlite_client.get(asset).status_code == 200, asset
+    assert sqlite_client.get("/redoc").status_code == 404
 
 
 def test_stored_keys_are_hashes(sqlite_client: TestClient) -> None:

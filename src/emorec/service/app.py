@@ -644,6 +644,10 @@ def create_app(
         version=emorec.__version__,
         description="Text emotion recognition: predictions, explanations, batch jobs, history.",
         lifespan=_lifespan,
+        # FastAPI's own /docs and /redoc load their scripts from a CDN; /docs is served from
+        # the swagger-ui-bundle package instead (see _mount_docs), so it works offline.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.injected_classifier = classifier
@@ -677,7 +681,27 @@ def create_app(
             allow_headers=[API_KEY_HEADER, "Content-Type"],
         )
     _mount_dashboard(app)
+    _mount_docs(app)
     return app
+
+
+def _mount_docs(app: FastAPI) -> None:
+    """Interactive API docs at /docs with Swagger UI's files served by the app itself."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from swagger_ui_bundle import swagger_ui_path
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
+
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
 
 
 def _mount_dashboard(app: FastAPI) -> None:
