@@ -11,7 +11,7 @@ import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from emorec._io import atomic_path
 from emorec.errors import ConfigError, DataError
@@ -97,6 +97,24 @@ def annotate_row(
     return row
 
 
+class AnnotatedWriter:
+    """Writes annotated rows to ``out``: JSON lines, or CSV headed by the first row's keys."""
+
+    def __init__(self, out: TextIO, jsonl: bool) -> None:
+        self.out = out
+        self.jsonl = jsonl
+        self._csv: csv.DictWriter | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        if self.jsonl:
+            self.out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        if self._csv is None:
+            self._csv = csv.DictWriter(self.out, fieldnames=list(row))
+            self._csv.writeheader()
+        self._csv.writerow(row)
+
+
 def predict_file(
     classifier: EmotionClassifier,
     input_path: str | Path,
@@ -117,21 +135,14 @@ def predict_file(
     total = _count_lines(input_path)
     written = 0
     with atomic_path(output_path) as temp, temp.open("w", encoding="utf-8", newline="") as out:
-        writer: csv.DictWriter | None = None
+        writer = AnnotatedWriter(out, jsonl=as_jsonl)
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"Classifying {input_path.name}", total=total)
             for chunk in iter_rows(input_path, text_column, chunk_size):
                 texts = [row[text_column] for row in chunk]
                 predictions = classifier.predict(texts, decision=decision)
                 for row, prediction in zip(chunk, predictions, strict=True):
-                    row = annotate_row(row, prediction, names, jsonl=as_jsonl)
-                    if as_jsonl:
-                        out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                        continue
-                    if writer is None:
-                        writer = csv.DictWriter(out, fieldnames=list(row))
-                        writer.writeheader()
-                    writer.writerow(row)
+                    writer.write(annotate_row(row, prediction, names, jsonl=as_jsonl))
                 written += len(chunk)
                 bar.update(task, advance=len(chunk))
     return written

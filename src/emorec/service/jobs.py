@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from emorec._io import atomic_path
 from emorec.errors import ConfigError, DataError
-from emorec.predict_io import annotate_row, iter_rows
+from emorec.predict_io import AnnotatedWriter, annotate_row, iter_rows
 from emorec.service.db import make_engine, session_factory, utcnow
 from emorec.service.job_models import Job, JobResult
 
@@ -532,19 +532,12 @@ class JobQueue:
             temp.open("w", encoding="utf-8", newline="") as out,
             self.sessions()() as session,
         ):
-            writer: csv.DictWriter | None = None
+            writer = AnnotatedWriter(out, jsonl=jsonl)
             for row, result in zip(inputs, self._results(session, job.id), strict=True):
                 prediction = Prediction(
                     row[column], result["label"], result["labels"], result["scores"]
                 )
-                annotated = annotate_row(row, prediction, names, jsonl=jsonl)
-                if jsonl:
-                    out.write(json.dumps(annotated, ensure_ascii=False) + "\n")
-                    continue
-                if writer is None:
-                    writer = csv.DictWriter(out, fieldnames=list(annotated))
-                    writer.writeheader()
-                writer.writerow(annotated)
+                writer.write(annotate_row(row, prediction, names, jsonl=jsonl))
         return relative
 
     def _finish(self, job_id: str, owner: str, **values: Any) -> None:
