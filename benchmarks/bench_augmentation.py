@@ -2,7 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_augmentation [--config C] [--rare love surprise]
         [--target 2000] [--methods synonym swap delete insert] [--seeds 42 43]
-        [--goemotions-config C | --no-goemotions] [--goemotions-rare-k 5] [--set k=v]
+        [--goemotions-config C | --no-goemotions | --no-dair] [--goemotions-rare-k 5] [--set k=v]
 
 For each seed, trains the dair-emotion config twice in one process: augmentation off, then on
 (`data.augmentation`, training split only, classes below `--target` brought up to it), and
@@ -10,7 +10,8 @@ scores the same test split with the default (calibrated) decision rule. The same
 on GoEmotions, where the rare labels are the `--goemotions-rare-k` labels with the fewest
 training positives. Reported as measured, whichever way it goes (EDA often does nothing for
 pretrained transformers, Longpre et al. 2020). Synonym methods need WordNet
-(`emorec setup-wordnet`). Writes benchmarks/results/augmentation.json (`--output NAME`).
+(`emorec setup-wordnet`). Writes benchmarks/results/augmentation.json (`--output NAME`);
+`--no-dair` runs only the GoEmotions half, into augmentation_goemotions.json by default.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--target", type=int, default=2000, help="dair: rows per class")
     parser.add_argument("--goemotions-config", default="configs/goemotions.yaml")
     parser.add_argument("--no-goemotions", action="store_true")
+    parser.add_argument("--no-dair", action="store_true", help="only the GoEmotions half")
     parser.add_argument("--goemotions-target", type=int, default=1000)
     parser.add_argument("--goemotions-rare-k", type=int, default=5)
     parser.add_argument("--methods", nargs="+", default=["synonym", "swap", "delete", "insert"])
@@ -146,7 +148,7 @@ def main() -> None:
     parser.add_argument("--probability", type=float, default=0.1)
     parser.add_argument("--seeds", nargs="+", type=int, default=[42])
     parser.add_argument("--set", action="append", default=[], dest="overrides")
-    parser.add_argument("--output", default="augmentation", help="results/<NAME>.json")
+    parser.add_argument("--output", help="results/<NAME>.json (default: augmentation[_goemotions])")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args()
 
@@ -159,22 +161,37 @@ def main() -> None:
             f"data.augmentation.probability={args.probability}",
         ]
 
+    if args.no_dair and args.no_goemotions:
+        parser.error("--no-dair and --no-goemotions leave nothing to run")
     progress = not args.no_progress
-    dair = compare(
-        args.config, args.overrides, augmentation(args.target), args.seeds, args.rare, 0, progress
-    )
-    payload: dict[str, Any] = {
-        **{k: v for k, v in dair.items() if k != "config"},
-        "config": args.config,
+    settings = {
         "overrides": args.overrides,
         "augmentation": {
             "methods": args.methods,
-            "target_per_class": args.target,
             "max_per_example": args.max_per_example,
             "probability": args.probability,
         },
-        "conclusion": [conclusion("dair-emotion", dair)],
     }
+    payload: dict[str, Any]
+    if args.no_dair:
+        payload = {"conclusion": []}
+    else:
+        dair = compare(
+            args.config,
+            args.overrides,
+            augmentation(args.target),
+            args.seeds,
+            args.rare,
+            0,
+            progress,
+        )
+        payload = {
+            **{k: v for k, v in dair.items() if k != "config"},
+            "config": args.config,
+            **settings,
+            "conclusion": [conclusion("dair-emotion", dair)],
+        }
+        payload["augmentation"]["target_per_class"] = args.target
     if not args.no_goemotions:
         goemotions = compare(
             args.goemotions_config,
@@ -186,9 +203,16 @@ def main() -> None:
             progress,
         )
         goemotions["target_per_class"] = args.goemotions_target
-        payload["goemotions"] = goemotions
-        payload["conclusion"].append(conclusion("GoEmotions", goemotions))
-    path = write_result(args.output, payload)
+        conclusion_line = conclusion("GoEmotions", goemotions)
+        if args.no_dair:
+            # The GoEmotions half alone: its figures at the top level, under the same keys.
+            payload = {**goemotions, **settings, "conclusion": [conclusion_line]}
+            payload["augmentation"]["target_per_class"] = args.goemotions_target
+        else:
+            payload["goemotions"] = goemotions
+            payload["conclusion"].append(conclusion_line)
+    output = args.output or ("augmentation_goemotions" if args.no_dair else "augmentation")
+    path = write_result(output, payload)
     print(f"wrote {path}")
     for line in payload["conclusion"]:
         print(line)
