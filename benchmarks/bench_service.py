@@ -17,9 +17,9 @@ Everything runs on 127.0.0.1, each server in its own process, with a fresh data 
   --workers N`` (--batch-backend), a small warm-up job per worker (so model loading is not
   timed), then one job of --batch-lines lines (the --texts texts cycled, TXT format) submitted
   over HTTP and polled until done: wall time (submission to done, from the job's own
-  timestamps) and texts/s, and a check that the result has every row. A job is one queue task
-  run by one worker process, so for N > 1 the same lines are also submitted as N jobs at once
-  (``split_jobs``): the throughput a second worker adds.
+  timestamps) and texts/s, and a check that the result has every row. The job is split into
+  parts (``EMOREC_JOB_PART_ROWS``) that the N workers share; for N > 1 the same lines are also
+  submitted as N separate jobs at once (``split_jobs``), for comparison.
 
 Writes benchmarks/results/service.json (--output to change) with, per backend and
 concurrency, ``rps``, ``p50_ms``, ``p95_ms``, ``p99_ms``, ``errors``, and the top-level

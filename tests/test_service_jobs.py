@@ -25,7 +25,7 @@ from emorec.inference import EmotionClassifier
 from emorec.service.app import create_app
 from emorec.service.auth import create_api_key
 from emorec.service.db import upgrade_database
-from emorec.service.job_models import Job, JobResult
+from emorec.service.job_models import Job, JobPart, JobResult
 from emorec.service.jobs import JobQueue, start_embedded_consumer
 from emorec.service.settings import ServiceSettings
 
@@ -313,6 +313,7 @@ def test_a_failing_job_is_reported_and_not_retried(
     assert "failed" in response.json()["detail"]
     queue.process_job(job["id"])  # a duplicate task finds the job finished and does nothing
     assert client.get(f"/v1/jobs/{job['id']}", headers=headers).json() == status
+    assert queue.requeue_stale_jobs(at_start=True) == []  # a failed job is not picked up again
 
 
 def test_multilabel_job_run_by_the_task_directly(
@@ -497,8 +498,142 @@ def test_job_survives_killed_worker_redis_postgres(
         data_dir=tmp_path / "data",
         database_url=postgres_url,
         queue_url=redis_url,
+        job_part_rows=16,  # four parts: the killed and the stopped worker each leave one behind
     )
-    env = {"EMOREC_QUEUE_URL": redis_url}
+    env = {"EMOREC_QUEUE_URL": redis_url, "EMOREC_JOB_PART_ROWS": "16"}
     killed_worker_scenario(
         settings, tiny_classifier_dir, tmp_path, env, signal.SIGTERM, kill_group=True
     )
+
+
+def result_indexes(queue: JobQueue, job_id: str) -> list[int]:
+    with queue.sessions()() as session:
+        return list(
+            session.scalars(
+                select(JobResult.row_index)
+                .where(JobResult.job_id == job_id)
+                .order_by(JobResult.row_index)
+            )
+        )
+
+
+def test_two_workers_share_one_job(tiny_classifier_dir: Path, tmp_path: Path) -> None:
+    settings = ServiceSettings(
+        model_dir=tiny_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+        job_part_rows=6,
+    )
+    n_rows = 48
+    texts = [f"row {i}: {TEXTS[i % len(TEXTS)]}" for i in range(n_rows)]
+    upgrade_database(settings.db_url)
+    queue = JobQueue(settings)
+    job = queue.submit(io.BytesIO(csv_bytes(texts)), "big.csv")
+    with queue.sessions()() as session:
+        parts = session.execute(
+            select(JobPart.start_row, JobPart.stop_row).order_by(JobPart.part_index)
+        ).all()
+    assert [tuple(p) for p in parts] == [(i, min(i + 6, n_rows)) for i in range(0, n_rows, 6)]
+    assert queue.huey.pending_count() == len(parts)  # a task per part
+
+    env = {
+        **os.environ,
+        "EMOREC_DATA_DIR": str(settings.data_dir),
+        "EMOREC_DATABASE_URL": settings.db_url,
+        "EMOREC_JOB_CHUNK_SIZE": "2",
+        "EMOREC_JOB_PART_ROWS": "6",
+        "EMOREC_JOB_CHUNK_PAUSE_SECONDS": "0.1",
+    }
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "emorec.cli", "worker", str(tiny_classifier_dir), "--workers", "2"],
+        env=env,
+        stdout=(tmp_path / "worker.log").open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+    def read_job() -> Job:
+        found = queue.get(job.id)
+        assert found is not None
+        return found
+
+    try:
+        wait_for(lambda: read_job().status == "done", 120, "the two workers to finish")
+    finally:
+        os.killpg(worker.pid, signal.SIGINT)
+        worker.wait(30)
+    with queue.sessions()() as session:
+        owners = set(session.scalars(select(JobPart.lease_owner)))
+        statuses = set(session.scalars(select(JobPart.status)))
+    assert statuses == {"done"}
+    assert len(owners) >= 2, f"one worker did every part: {owners}"  # both processes took parts
+    assert result_indexes(queue, job.id) == list(range(n_rows))
+    done = read_job()
+    assert done.rows_done == n_rows
+    path = queue.result_file(done)
+    assert path is not None
+    rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    assert [row["text"] for row in rows] == texts
+    queue.close()
+
+
+def test_an_unfinished_job_of_the_previous_schema_resumes_after_upgrade(
+    tiny_classifier_dir: Path, tmp_path: Path, classifier: EmotionClassifier
+) -> None:
+    from sqlalchemy import text
+
+    from emorec.service.db import make_engine
+
+    settings = ServiceSettings(
+        model_dir=tiny_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'old.db'}",
+        job_chunk_size=3,
+    )
+    # A job half done by a worker of revision 0002 (one lease per job, no parts).
+    upgrade_database(settings.db_url, "0002_jobs")
+    job_dir = settings.data_dir / "jobs" / "old"
+    job_dir.mkdir(parents=True)
+    (job_dir / "input.txt").write_text("\n".join(TEXTS[:7]) + "\n", encoding="utf-8")
+    engine = make_engine(settings.db_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO jobs (id, created_at, updated_at, status, filename, input_format, "
+                "text_column, rows_total, rows_done, lease_owner, lease_until) VALUES ('old', "
+                "'2026-11-22 10:00:00', '2026-11-22 10:00:00', 'running', 'old.txt', 'txt', "
+                "'text', 7, 3, 'gone', '2026-11-22 10:01:00')"
+            )
+        )
+        first_label = classifier.labels[0]
+        kept = {
+            "label": first_label,
+            "labels": [first_label],
+            "scores": {name: float(name == first_label) for name in classifier.labels},
+        }
+        connection.execute(
+            text("INSERT INTO job_results (job_id, row_index, result) VALUES ('old', :i, :r)"),
+            [{"i": i, "r": json.dumps(kept)} for i in range(3)],
+        )
+    engine.dispose()
+
+    upgrade_database(settings.db_url)
+    queue = JobQueue(settings)
+    with queue.sessions()() as session:
+        part = session.get(JobPart, ("old", 0))
+        assert part is not None
+        assert (part.start_row, part.stop_row, part.rows_done, part.status) == (0, 7, 3, "queued")
+    assert queue.requeue_stale_jobs(at_start=True) == ["old"]
+    queue.process_job("old")
+    done = queue.get("old")
+    assert done is not None and done.status == "done" and done.rows_done == 7
+    assert result_indexes(queue, "old") == list(range(7))
+    path = queue.result_file(done)
+    assert path is not None
+    rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
+    assert [row["text"] for row in rows] == TEXTS[:7]
+    # The three rows classified before the upgrade were kept, not redone.
+    probability = f"prob_{first_label}"
+    assert [row[probability] for row in rows[:3]] == ["1.000000"] * 3
+    assert all(row[probability] != "1.000000" for row in rows[3:])  # classified by the model
+    queue.close()

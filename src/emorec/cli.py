@@ -506,7 +506,9 @@ def serve(
 @_friendly_errors
 def worker(
     model_dir: ModelDirArg,
-    workers: Annotated[int, typer.Option(help="Worker processes (one job each at a time).")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="Worker processes (each takes one part of a job at a time).")
+    ] = 1,
     queue_url: Annotated[
         str | None,
         typer.Option(

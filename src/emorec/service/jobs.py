@@ -1,19 +1,22 @@
 """Batch classification jobs on a Huey task queue.
 
 An upload is stored under ``{data_dir}/jobs/<id>/input.<ext>``, checked (UTF-8, the text column,
-at least one row, the per-text limit) and recorded as a ``jobs`` row; its id goes on the queue.
+at least one row, the per-text limit) and recorded as a ``jobs`` row, split into parts of
+``job_part_rows`` rows (``job_parts`` rows); the job's id goes on the queue once per part.
 Huey keeps the queue in SQLite (``{data_dir}/queue.db``, no server) or, for workers on several
 machines, in Redis (``queue_url=redis://...``); the job state itself lives in the database, so
 jobs survive restarts of the API and of the workers.
 
-A worker processes a job in chunks of ``job_chunk_size`` rows. Each chunk's result rows and the
-job's new ``rows_done`` are committed in one transaction, guarded by the worker's lease on the
-job (``lease_owner``/``lease_until``, renewed with every chunk): a worker that lost its lease
-can commit nothing, and ``job_results``' primary key ``(job_id, row_index)`` makes a duplicate
-row impossible anyway. A killed worker's lease runs out; the periodic ``requeue_stale_jobs``
-task (every minute, and at every worker start) puts its job back on the queue, and the next
-worker continues after the last committed chunk. When every row is done the annotated file
-(CSV for CSV and TXT inputs, JSONL for JSONL) is written atomically and the job is ``done``.
+A task takes the job's parts one at a time until none is left, so idle workers share a big job.
+A part is processed in chunks of ``job_chunk_size`` rows. Each chunk's result rows, the part's
+and the job's new ``rows_done`` are committed in one transaction, guarded by the worker's lease
+on the part (``lease_owner``/``lease_until``, renewed with every chunk): a worker that lost its
+lease can commit nothing, and ``job_results``' primary key ``(job_id, row_index)`` makes a
+duplicate row impossible anyway. A killed worker's lease runs out; the periodic
+``requeue_stale_jobs`` task (every minute, and at every worker start) puts its part back on the
+queue, and the next worker continues after the part's last committed chunk. The worker that
+finds every part done writes the annotated file (CSV for CSV and TXT inputs, JSONL for JSONL)
+atomically under the job's own lease, and the job is ``done``.
 """
 
 from __future__ import annotations
@@ -29,13 +32,13 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer, Scheduler, Worker
-from sqlalchemy import Engine, and_, delete, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, exists, insert, or_, select, update
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -43,7 +46,7 @@ from emorec._io import atomic_path
 from emorec.errors import ConfigError, DataError
 from emorec.predict_io import AnnotatedWriter, annotate_row, iter_rows
 from emorec.service.db import make_engine, session_factory, utcnow
-from emorec.service.job_models import Job, JobResult
+from emorec.service.job_models import Job, JobPart, JobResult
 
 if TYPE_CHECKING:
     from emorec.inference import EmotionClassifier
@@ -57,6 +60,7 @@ _COPY_BLOCK = 1 << 20
 _UTF8_BOM = b"\xef\xbb\xbf"
 # Idle workers poll an SQLite queue at most this many seconds apart (Redis blocks instead).
 _MAX_POLL_DELAY = 1.0
+_UNFINISHED = ("queued", "running")
 # Classifiers by (model dir, backend, threads), one per worker process (loaded on first job).
 _CLASSIFIERS: dict[tuple[str, str, int | None], EmotionClassifier] = {}
 _CLASSIFIERS_LOCK = threading.Lock()
@@ -76,7 +80,11 @@ class _Flag(Protocol):
 
 
 class _LeaseLost(Exception):
-    """Another worker took the job over (this one stalled past its lease)."""
+    """Another worker took the part over (this one stalled past its lease), or the job ended."""
+
+
+class _NothingToClaim(Exception):
+    """No part of the job is free (or the job has ended): roll the claim back."""
 
 
 class _Stopping(Exception):
@@ -85,13 +93,30 @@ class _Stopping(Exception):
 
 @dataclass(frozen=True)
 class JobSnapshot:
-    """The fields of a job a worker needs, read once when it claims the job."""
+    """The fields of a job a worker needs, read once when it claims a part of it."""
 
     id: str
     filename: str
     input_format: str
     text_column: str
     rows_total: int
+    rows_done: int
+
+    @classmethod
+    def of(cls, job: Job) -> JobSnapshot:
+        return cls(
+            job.id, job.filename, job.input_format, job.text_column, job.rows_total, job.rows_done
+        )
+
+
+@dataclass(frozen=True)
+class PartSnapshot:
+    """A claimed part: rows ``start_row + rows_done`` up to ``stop_row`` are left to do."""
+
+    job: JobSnapshot
+    index: int
+    start_row: int
+    stop_row: int
     rows_done: int
 
 
@@ -311,15 +336,32 @@ class JobQueue:
                     status="queued",
                 )
                 session.add(job)
+                session.flush()  # the job row before its parts (foreign key)
+                size = settings.job_part_rows
+                session.add_all(
+                    JobPart(
+                        job_id=job_id,
+                        part_index=index,
+                        start_row=start,
+                        stop_row=min(start + size, total),
+                        rows_done=0,
+                        status="queued",
+                    )
+                    for index, start in enumerate(range(0, total, size))
+                )
         except BaseException:
             shutil.rmtree(directory, ignore_errors=True)
             raise
         try:
-            self.enqueue(job_id)
+            # One task per part, so that as many idle workers as there are parts can join in.
+            for _ in range(0, total, settings.job_part_rows):
+                self.enqueue(job_id)
         except Exception as error:
-            # Undone, so that every queued job is on the queue and the client may simply retry.
+            # Undone, so that every queued job is on the queue and the client may simply retry
+            # (a task already enqueued finds no job and does nothing).
             logger.error("Could not enqueue job %s: %s", job_id, type(error).__name__)
             with self.sessions().begin() as session:
+                session.execute(delete(JobPart).where(JobPart.job_id == job_id))
                 session.execute(delete(Job).where(Job.id == job_id))
             shutil.rmtree(directory, ignore_errors=True)
             raise JobInputError(
@@ -340,42 +382,75 @@ class JobQueue:
 
     # -- recovery
     def requeue_stale_jobs(self, at_start: bool = False) -> list[str]:
-        """Re-enqueue running jobs whose lease ran out (their worker died); returns their ids.
+        """Re-enqueue the parts whose lease ran out (their worker died), and the jobs whose
+        parts are all done but whose annotated file nobody is writing; returns the job ids
+        enqueued (once per task).
 
-        ``at_start`` (a worker starting) also re-enqueues every queued job, in case the queue
-        lost it (a Redis without persistence), and schedules a check of the running jobs for
-        when their lease ends. Enqueuing twice is harmless: a job is claimed once.
+        ``at_start`` (a worker starting) also re-enqueues every queued part, in case the queue
+        lost it (a Redis without persistence), and schedules a check of the running parts for
+        when their lease ends. Enqueuing twice is harmless: a part is claimed once.
         """
         now = utcnow()
+        # Parts of failed jobs are left as they are: nothing will take them.
+        of_unfinished = JobPart.job_id.in_(select(Job.id).where(Job.status.in_(_UNFINISHED)))
+        expired = and_(JobPart.status == "running", JobPart.lease_until < now, of_unfinished)
         with self.sessions().begin() as session:
-            stale = list(
-                session.scalars(
-                    select(Job.id).where(Job.status == "running", Job.lease_until < now)
-                )
-            )
-            for job_id in stale:
+            stale = list(session.execute(select(JobPart.job_id, JobPart.part_index).where(expired)))
+            for job_id, index in stale:
                 session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.status == "running", Job.lease_until < now)
+                    update(JobPart)
+                    .where(JobPart.job_id == job_id, JobPart.part_index == index, expired)
                     .values(status="queued", lease_owner=None, lease_until=None)
                 )
-            queued = list(session.scalars(select(Job.id).where(Job.status == "queued")))
-            live = list(
-                session.execute(
-                    select(Job.id, Job.lease_until).where(
-                        Job.status == "running", Job.lease_until >= now
+            for job_id in {job_id for job_id, _ in stale}:
+                self._requeue_if_idle(session, job_id)
+            unwritten = list(
+                session.scalars(
+                    select(Job.id).where(
+                        Job.status.in_(_UNFINISHED),
+                        or_(Job.lease_owner.is_(None), Job.lease_until < now),
+                        ~exists().where(JobPart.job_id == Job.id, JobPart.status != "done"),
                     )
                 )
             )
-        again = queued if at_start else stale
+            queued = list(
+                session.scalars(
+                    select(JobPart.job_id).where(JobPart.status == "queued", of_unfinished)
+                )
+            )
+            live = list(
+                session.execute(
+                    select(JobPart.job_id, JobPart.lease_until).where(
+                        JobPart.status == "running", JobPart.lease_until >= now, of_unfinished
+                    )
+                )
+            )
+        again = [*(queued if at_start else [job_id for job_id, _ in stale]), *unwritten]
         for job_id in again:
             self.enqueue(job_id)
         if at_start:
             for job_id, lease_until in live:
                 self.enqueue(job_id, delay=(lease_until - now).total_seconds() + 1)
         if stale:
-            logger.warning("Re-enqueued %d job(s) whose worker stopped: %s", len(stale), stale)
+            logger.warning(
+                "Re-enqueued %d part(s) whose worker stopped, of job(s) %s",
+                len(stale),
+                sorted({job_id for job_id, _ in stale}),
+            )
         return again
+
+    @staticmethod
+    def _requeue_if_idle(session: Session, job_id: str) -> None:
+        """A job none of whose parts is running any more is ``queued`` again."""
+        session.execute(
+            update(Job)
+            .where(
+                Job.id == job_id,
+                Job.status == "running",
+                ~exists().where(JobPart.job_id == job_id, JobPart.status == "running"),
+            )
+            .values(status="queued")
+        )
 
     # -- worker side
     def classifier(self) -> EmotionClassifier:
@@ -393,73 +468,111 @@ class JobQueue:
             return _CLASSIFIERS[key]
 
     def process_job(self, job_id: str) -> None:
-        """The Huey task: classify a job's remaining rows, then write its annotated file."""
+        """The Huey task: classify the job's free parts one after the other; the worker that
+        finds every part done writes the annotated file."""
         owner = uuid.uuid4().hex
-        job = self._claim(job_id, owner)
-        if job is None:
-            return
-        logger.info(
-            "Job %s: %d of %d rows done; continuing.", job_id, job.rows_done, job.rows_total
-        )
-        try:
-            self._run(job, owner)
-        except _LeaseLost:
-            logger.warning("Job %s: lease lost to another worker; stopping here.", job_id)
-        except (_Stopping, KeyboardInterrupt) as stop:
-            self._release(job_id, owner)
-            logger.info("Job %s: handed back to the queue (worker stopping).", job_id)
-            if isinstance(stop, KeyboardInterrupt):
-                raise
-        except Exception as error:
-            logger.error("Job %s failed.", job_id, exc_info=error)
-            reason = str(error) if isinstance(error, DataError) else type(error).__name__
-            self._finish(
+        while (part := self._claim(job_id, owner)) is not None:
+            job = part.job
+            logger.info(
+                "Job %s: %d of %d rows done; continuing with rows %d-%d.",
                 job_id,
-                owner,
-                status="failed",
-                error=f"The job failed while classifying ({reason}); see the worker log.",
+                job.rows_done,
+                job.rows_total,
+                part.start_row + part.rows_done,
+                part.stop_row - 1,
             )
+            try:
+                self._run_part(part, owner)
+            except _LeaseLost:
+                logger.warning("Job %s: part lost to another worker, or the job ended.", job_id)
+                return
+            except (_Stopping, KeyboardInterrupt) as stop:
+                self._release(part, owner)
+                logger.info("Job %s: part handed back to the queue (worker stopping).", job_id)
+                if isinstance(stop, KeyboardInterrupt):
+                    raise
+                return
+            except Exception as error:
+                self._fail(job_id, error)
+                return
+        try:
+            self._write_if_complete(job_id, owner)
+        except Exception as error:
+            self._fail(job_id, error)
 
-    def _claim(self, job_id: str, owner: str) -> JobSnapshot | None:
+    def _claim(self, job_id: str, owner: str) -> PartSnapshot | None:
+        """Lease the first free part of an unfinished job (queued, or its lease ran out)."""
         now = utcnow()
         lease = dt.timedelta(seconds=self.settings.job_lease_seconds)
-        with self.sessions().begin() as session:
-            claimed = session.execute(
-                update(Job)
-                .where(
-                    Job.id == job_id,
-                    or_(
-                        Job.status == "queued",
-                        and_(Job.status == "running", Job.lease_until < now),
-                    ),
+        free = or_(
+            JobPart.status == "queued",
+            and_(JobPart.status == "running", JobPart.lease_until < now),
+        )
+        try:
+            with self.sessions().begin() as session:
+                candidates = session.scalars(
+                    select(JobPart.part_index)
+                    .where(JobPart.job_id == job_id, free)
+                    .order_by(JobPart.part_index)
+                ).all()
+                for index in candidates:
+                    # Parts are locked before their job everywhere (no deadlock on PostgreSQL).
+                    claimed = session.execute(
+                        update(JobPart)
+                        .where(JobPart.job_id == job_id, JobPart.part_index == index, free)
+                        .values(status="running", lease_owner=owner, lease_until=now + lease)
+                    ).rowcount
+                    if claimed:
+                        break
+                else:
+                    raise _NothingToClaim  # every part is done or held by a live worker
+                started = session.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.status.in_(_UNFINISHED))
+                    .values(status="running")
+                ).rowcount
+                if not started:
+                    raise _NothingToClaim  # the job failed or is unknown
+                job = session.get(Job, job_id)
+                part = session.get(JobPart, (job_id, index))
+                assert job is not None and part is not None  # noqa: S101  (updated just now)
+                return PartSnapshot(
+                    JobSnapshot.of(job), index, part.start_row, part.stop_row, part.rows_done
                 )
-                .values(status="running", lease_owner=owner, lease_until=now + lease)
-            ).rowcount
-            job = session.get(Job, job_id)
-            if not claimed or job is None:
-                # Done, failed, unknown, or held by a live worker: nothing to do here.
-                return None
-            return JobSnapshot(
-                job.id,
-                job.filename,
-                job.input_format,
-                job.text_column,
-                job.rows_total,
-                job.rows_done,
-            )
+        except _NothingToClaim:
+            return None
 
-    def _renew(self, session: Session, job_id: str, owner: str, **values: Any) -> None:
+    def _commit_chunk(self, session: Session, part: PartSnapshot, owner: str, done: int) -> None:
+        """Record ``done`` rows of ``part`` (and the job's progress) if the lease still holds."""
         lease = dt.timedelta(seconds=self.settings.job_lease_seconds)
+        complete = part.start_row + done >= part.stop_row
         held = session.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
-            .values(lease_until=utcnow() + lease, **values)
+            update(JobPart)
+            .where(
+                JobPart.job_id == part.job.id,
+                JobPart.part_index == part.index,
+                JobPart.lease_owner == owner,
+                JobPart.status == "running",
+            )
+            .values(
+                rows_done=done,
+                lease_until=utcnow() + lease,
+                status="done" if complete else "running",
+            )
         ).rowcount
         if not held:
             raise _LeaseLost
+        counted = session.execute(
+            update(Job)
+            .where(Job.id == part.job.id, Job.status.in_(_UNFINISHED))
+            .values(rows_done=Job.rows_done + (done - part.rows_done), status="running")
+        ).rowcount
+        if not counted:
+            raise _LeaseLost  # the job failed in another worker
 
-    def _run(self, job: JobSnapshot, owner: str) -> None:
+    def _run_part(self, part: PartSnapshot, owner: str) -> None:
         settings = self.settings
+        job = part.job
         path = self.input_path(job)
         if not path.is_file():
             logger.error("Job %s: input file %s not found.", job.id, path)
@@ -468,44 +581,75 @@ class JobQueue:
                 "EMOREC_DATA_DIR with the API"
             )
         classifier = self.classifier()
-        done = job.rows_done
-        start = 0
-        for chunk in iter_rows(path, job.text_column, settings.job_chunk_size):
-            end = start + len(chunk)
-            if end > done:
-                if self.stop_flag is not None and self.stop_flag.is_set():
-                    raise _Stopping
-                rows = chunk[done - start :] if done > start else chunk
-                predictions = classifier.predict([row[job.text_column] for row in rows])
-                results = [
-                    {
-                        "job_id": job.id,
-                        "row_index": done + i,
-                        "result": {
-                            "label": p.label,
-                            "labels": p.labels,
-                            "scores": {name: round(prob, 6) for name, prob in p.scores.items()},
-                        },
-                    }
-                    for i, p in enumerate(predictions)
-                ]
-                with self.sessions().begin() as session:
-                    # The lease check comes first: a worker that lost the job inserts nothing.
-                    self._renew(session, job.id, owner, rows_done=end)
-                    session.execute(insert(JobResult), results)
-                done = end
-                if settings.job_chunk_pause_seconds:
-                    time.sleep(settings.job_chunk_pause_seconds)
-            start = end
-        if done != job.rows_total:
+        begin = part.start_row + part.rows_done
+        size = part.stop_row - begin
+        chunks = _row_chunks(path, job.text_column, begin, part.stop_row, settings.job_chunk_size)
+        for rows in chunks:
+            if self.stop_flag is not None and self.stop_flag.is_set():
+                raise _Stopping
+            predictions = classifier.predict([row[job.text_column] for row in rows])
+            first = part.start_row + part.rows_done
+            results = [
+                {
+                    "job_id": job.id,
+                    "row_index": first + i,
+                    "result": {
+                        "label": p.label,
+                        "labels": p.labels,
+                        "scores": {name: round(prob, 6) for name, prob in p.scores.items()},
+                    },
+                }
+                for i, p in enumerate(predictions)
+            ]
+            with self.sessions().begin() as session:
+                # The lease check comes first: a worker that lost the part inserts nothing.
+                self._commit_chunk(session, part, owner, part.rows_done + len(rows))
+                session.execute(insert(JobResult), results)
+            part = replace(part, rows_done=part.rows_done + len(rows))
+            if settings.job_chunk_pause_seconds:
+                time.sleep(settings.job_chunk_pause_seconds)
+        if part.start_row + part.rows_done != part.stop_row:
+            read = part.start_row + part.rows_done
             raise DataError(
-                f"the input has {done} rows but {job.rows_total} were counted at upload"
+                f"the input has {read} rows but {job.rows_total} were counted at upload"
             )
+        if size == 0:  # claimed with nothing left (its last chunk's worker died at the commit)
+            with self.sessions().begin() as session:
+                self._commit_chunk(session, part, owner, part.rows_done)
+
+    def _write_if_complete(self, job_id: str, owner: str) -> None:
+        """Write the annotated file if every part is done and no other worker is writing it."""
+        now = utcnow()
+        lease = dt.timedelta(seconds=self.settings.job_lease_seconds)
         with self.sessions().begin() as session:
-            self._renew(session, job.id, owner)
-        relative = self._write_result(job, classifier.labels)
-        self._finish(job.id, owner, status="done", result_path=relative)
-        logger.info("Job %s done: %d rows.", job.id, done)
+            claimed = session.execute(
+                update(Job)
+                .where(
+                    Job.id == job_id,
+                    Job.status.in_(_UNFINISHED),
+                    or_(Job.lease_owner.is_(None), Job.lease_until < now),
+                    ~exists().where(JobPart.job_id == job_id, JobPart.status != "done"),
+                )
+                .values(status="running", lease_owner=owner, lease_until=now + lease)
+            ).rowcount
+            job = session.get(Job, job_id) if claimed else None
+            if job is None:
+                return  # parts left, finished, failed, or being written by another worker
+            snapshot = JobSnapshot.of(job)
+        relative = self._write_result(snapshot, self.classifier().labels)
+        with self.sessions().begin() as session:
+            session.execute(
+                update(Job)
+                .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+                .values(
+                    status="done",
+                    result_path=relative,
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+        logger.info("Job %s done: %d rows.", job_id, snapshot.rows_total)
 
     def _results(self, session: Session, job_id: str) -> Iterator[dict[str, Any]]:
         rows = session.execute(
@@ -540,23 +684,59 @@ class JobQueue:
                 writer.write(annotate_row(row, prediction, names, jsonl=jsonl))
         return relative
 
-    def _finish(self, job_id: str, owner: str, **values: Any) -> None:
+    def _fail(self, job_id: str, error: Exception) -> None:
+        """Mark an unfinished job failed (its other parts' workers stop at their next chunk)."""
+        logger.error("Job %s failed.", job_id, exc_info=error)
+        reason = str(error) if isinstance(error, DataError) else type(error).__name__
         with self.sessions().begin() as session:
             session.execute(
                 update(Job)
-                .where(Job.id == job_id, Job.lease_owner == owner)
-                .values(finished_at=utcnow(), lease_owner=None, lease_until=None, **values)
+                .where(Job.id == job_id, Job.status.in_(_UNFINISHED))
+                .values(
+                    status="failed",
+                    error=f"The job failed while classifying ({reason}); see the worker log.",
+                    finished_at=utcnow(),
+                    lease_owner=None,
+                    lease_until=None,
+                )
             )
 
-    def _release(self, job_id: str, owner: str) -> None:
+    def _release(self, part: PartSnapshot, owner: str) -> None:
         with contextlib.suppress(Exception):  # best effort: the lease expires anyway
             with self.sessions().begin() as session:
-                session.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.lease_owner == owner, Job.status == "running")
+                released = session.execute(
+                    update(JobPart)
+                    .where(
+                        JobPart.job_id == part.job.id,
+                        JobPart.part_index == part.index,
+                        JobPart.lease_owner == owner,
+                        JobPart.status == "running",
+                    )
                     .values(status="queued", lease_owner=None, lease_until=None)
-                )
-            self.enqueue(job_id)
+                ).rowcount
+                if released:
+                    self._requeue_if_idle(session, part.job.id)
+            self.enqueue(part.job.id)
+
+
+def _row_chunks(
+    path: Path, column: str, begin: int, stop: int, size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Rows ``begin <= i < stop`` of an input file, in lists of at most ``size`` rows."""
+    pending: list[dict[str, Any]] = []
+    index = 0
+    for block in iter_rows(path, column, max(size, 2048)):
+        end = index + len(block)
+        if end > begin:
+            pending.extend(block[max(begin - index, 0) : stop - index])
+            while len(pending) >= size:
+                yield pending[:size]
+                pending = pending[size:]
+        index = end
+        if index >= stop:
+            break
+    if pending:
+        yield pending
 
 
 # ---- consumers ----------------------------------------------------------------------------

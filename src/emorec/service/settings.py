@@ -75,8 +75,14 @@ class ServiceSettings(StorageSettings):
     max_chars_per_text: int = Field(5000, ge=1, description="Characters per text.")
     max_upload_bytes: int = Field(20_000_000, ge=1, description="Size of a job upload (bytes).")
     job_chunk_size: int = Field(256, ge=1, description="Rows classified and committed at once.")
+    job_part_rows: int = Field(
+        10_000,
+        ge=1,
+        description="A job is split into parts of this many rows, which idle workers take one "
+        "at a time: several workers share a big job.",
+    )
     job_lease_seconds: float = Field(
-        60, gt=0, description="A running job whose worker is silent this long is restarted."
+        60, gt=0, description="A job part whose worker is silent this long is restarted."
     )
     job_chunk_pause_seconds: float = Field(
         0,
