@@ -245,7 +245,9 @@ def test_job_lookup_errors_and_auth(
     client, headers = make_client(embedded_worker=False)
     for method, url in [
         ("post", "/v1/jobs"),
+        ("get", "/v1/jobs"),
         ("get", "/v1/jobs/abc"),
+        ("delete", "/v1/jobs/abc"),
         ("get", "/v1/jobs/abc/result"),
     ]:
         for bad in ({}, {"X-API-Key": "emorec_wrong"}):
@@ -258,12 +260,46 @@ def test_job_lookup_errors_and_auth(
     assert client.get("/v1/jobs/nope", headers=headers).status_code == 404
     assert "no job with id 'nope'" in client.get("/v1/jobs/nope", headers=headers).text
     assert client.get("/v1/jobs/nope/result", headers=headers).status_code == 404
+    assert client.delete("/v1/jobs/nope", headers=headers).status_code == 404
     # Without a worker the job stays queued: its result is not there yet.
     job = submit(client, headers, "a.txt", b"hi\nthere\n").json()
     assert job["status"] == "queued"
     response = client.get(f"/v1/jobs/{job['id']}/result", headers=headers)
     assert response.status_code == 409
     assert "is queued (0 of 2 rows done)" in response.json()["detail"]
+
+
+def test_jobs_are_listed_and_deleted(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]], tmp_path: Path
+) -> None:
+    client, headers = make_client(embedded_worker=False)
+    queue = client.app.state.service.jobs
+    ids = [submit(client, headers, f"f{i}.txt", b"hi\nthere\n").json()["id"] for i in range(3)]
+    queue.process_job(ids[0])  # done; the other two stay queued
+    page = client.get("/v1/jobs", headers=headers).json()
+    assert page["total"] == 3
+    assert [item["id"] for item in page["items"]] == ids[::-1]  # newest first
+    queued = client.get("/v1/jobs", params={"status": "queued"}, headers=headers).json()
+    assert {item["id"] for item in queued["items"]} == set(ids[1:])
+    second = client.get("/v1/jobs", params={"limit": 1, "offset": 1}, headers=headers).json()
+    assert [item["id"] for item in second["items"]] == [ids[1]]
+    assert (second["total"], second["limit"], second["offset"]) == (3, 1, 1)
+    bad = client.get("/v1/jobs", params={"status": "lost"}, headers=headers)
+    assert bad.status_code == 422
+
+    job_dir = tmp_path / "data" / "jobs" / ids[0]
+    assert (job_dir / "result.csv").is_file()
+    assert client.delete(f"/v1/jobs/{ids[0]}", headers=headers).status_code == 204
+    assert not job_dir.exists()
+    assert client.get(f"/v1/jobs/{ids[0]}", headers=headers).status_code == 404
+    with queue.sessions()() as session:
+        assert session.scalar(select(func.count()).select_from(JobResult)) == 0
+        assert session.scalar(select(func.count()).select_from(JobPart)) == 2
+    # A queued job is cancelled: the task still on the queue finds nothing to do.
+    assert client.delete(f"/v1/jobs/{ids[1]}", headers=headers).status_code == 204
+    queue.process_job(ids[1])
+    assert client.get(f"/v1/jobs/{ids[1]}", headers=headers).status_code == 404
+    assert client.get("/v1/jobs", headers=headers).json()["total"] == 1
 
 
 def test_an_unreachable_queue_is_a_503_and_leaves_nothing(

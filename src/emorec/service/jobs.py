@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO, Protocol
 
 from huey import Huey, RedisHuey, SqliteHuey, crontab
 from huey.consumer import Consumer, Scheduler, Worker
-from sqlalchemy import Engine, and_, delete, exists, insert, or_, select, update
+from sqlalchemy import Engine, and_, delete, exists, func, insert, or_, select, update
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -372,6 +372,37 @@ class JobQueue:
     def get(self, job_id: str) -> Job | None:
         with self.sessions()() as session:
             return session.get(Job, job_id)
+
+    def list_jobs(
+        self, status: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[Job], int]:
+        """Jobs newest first (optionally of one status), and how many match in all."""
+        conditions = [Job.status == status] if status else []
+        with self.sessions()() as session:
+            total = session.scalar(select(func.count()).select_from(Job).where(*conditions))
+            jobs = session.scalars(
+                select(Job)
+                .where(*conditions)
+                .order_by(Job.created_at.desc(), Job.id)
+                .limit(limit)
+                .offset(offset)
+            ).all()
+            return list(jobs), total or 0
+
+    def delete(self, job_id: str) -> bool:
+        """Remove a job, its results and its files; False if there is no such job.
+
+        A job still running is cancelled: its workers find their part gone at their next
+        chunk and stop.
+        """
+        with self.sessions().begin() as session:
+            # Parts first: on PostgreSQL this waits for a chunk being committed under them.
+            session.execute(delete(JobPart).where(JobPart.job_id == job_id))
+            session.execute(delete(JobResult).where(JobResult.job_id == job_id))
+            deleted = session.execute(delete(Job).where(Job.id == job_id)).rowcount
+        if deleted:
+            shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
+        return bool(deleted)
 
     def enqueue(self, job_id: str, delay: float | None = None) -> None:
         """Put ``process_job(job_id)`` on the queue (after ``delay`` seconds)."""

@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -36,6 +36,15 @@ class JobStatus(BaseModel):
     created_at: dt.datetime
     finished_at: dt.datetime | None = None
     result_url: str | None = Field(None, examples=["/v1/jobs/3f2c.../result"])
+
+
+class JobPage(BaseModel):
+    """One page of jobs, newest first."""
+
+    items: list[JobStatus]
+    total: int = Field(description="Jobs matching the filter, over all pages.")
+    limit: int
+    offset: int
 
 
 def job_status(job: Job) -> JobStatus:
@@ -105,6 +114,28 @@ def submit_job(
     except JobInputError as error:
         raise HTTPException(error.status_code, str(error)) from None
     return job_status(job)
+
+
+@router.get("", response_model=JobPage, responses=ERRORS)
+def list_jobs(
+    queue: QueueDep,
+    status: Annotated[
+        Literal["queued", "running", "done", "failed"] | None, Query(description="Only these.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10**12)] = 0,
+) -> JobPage:
+    """The jobs, newest first, optionally of one status."""
+    jobs, total = queue.list_jobs(status, limit, offset)
+    return JobPage(items=[job_status(job) for job in jobs], total=total, limit=limit, offset=offset)
+
+
+@router.delete("/{job_id}", status_code=204, responses={**ERRORS, **NOT_FOUND})
+def delete_job(queue: QueueDep, job_id: str) -> Response:
+    """Remove a job with its results and files; a job still running is cancelled."""
+    if len(job_id) > 64 or not queue.delete(job_id):
+        raise HTTPException(404, f"There is no job with id {job_id[:64]!r}.")
+    return Response(status_code=204)
 
 
 @router.get("/{job_id}", response_model=JobStatus, responses={**ERRORS, **NOT_FOUND})
