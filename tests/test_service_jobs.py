@@ -302,6 +302,28 @@ def test_jobs_are_listed_and_deleted(
     assert client.get("/v1/jobs", headers=headers).json()["total"] == 1
 
 
+def test_deleting_a_running_job_cancels_it(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]], tmp_path: Path
+) -> None:
+    client, headers = make_client(job_chunk_size=2, job_chunk_pause_seconds=0.2)
+    queue = client.app.state.service.jobs
+    job = submit(client, headers, "t.csv", csv_bytes(TEXTS)).json()
+
+    def rows_done() -> int:
+        return client.get(f"/v1/jobs/{job['id']}", headers=headers).json().get("rows_done", 0)
+
+    wait_for(lambda: 0 < rows_done() < len(TEXTS), 30, "the job to be part-way")
+    assert client.delete(f"/v1/jobs/{job['id']}", headers=headers).status_code == 204
+    time.sleep(0.6)  # the worker's next chunk finds its part gone and stops
+    assert client.get(f"/v1/jobs/{job['id']}", headers=headers).status_code == 404
+    assert not (tmp_path / "data" / "jobs" / job["id"]).exists()
+    with queue.sessions()() as session:
+        assert session.scalar(select(func.count()).select_from(JobResult)) == 0
+    # The worker goes on with the next job.
+    other = submit(client, headers, "u.txt", b"one\ntwo\n").json()
+    assert finished(client, headers, other["id"])["rows_done"] == 2
+
+
 def test_an_unreachable_queue_is_a_503_and_leaves_nothing(
     make_client: Callable[..., tuple[TestClient, dict[str, str]]], tmp_path: Path
 ) -> None:
