@@ -32,7 +32,9 @@ OPERATIONS = [
     ("GET", "/v1/history"),
     ("GET", "/v1/stats"),
     ("POST", "/v1/jobs"),
+    ("GET", "/v1/jobs"),
     ("GET", "/v1/jobs/{job_id}"),
+    ("DELETE", "/v1/jobs/{job_id}"),
     ("GET", "/v1/jobs/{job_id}/result"),
 ]
 
