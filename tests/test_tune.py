@@ -158,7 +158,9 @@ def test_a_dead_workers_trial_is_failed_and_retried_on_resume(config) -> None:
     storage = tune_module.open_storage(url, heartbeat_interval=1)
     dead = optuna.load_study(study_name=first.study_name, storage=storage).ask()
     storage.record_heartbeat(dead._trial_id)
-    time.sleep(3.5)  # past the grace period of 3 heartbeats
+    # Past the grace period of 3 heartbeats (3 s). SQLite's clock has whole seconds, and the
+    # check needs more than 3 of them between the two readings: 5 s is past it wherever they fall.
+    time.sleep(5)
 
     resumed = tune(config, sweep(), n_trials=2, resume=True, heartbeat_interval=1)
     trials = study_of(resumed).get_trials()
