@@ -600,7 +600,8 @@ def test_two_workers_share_one_job(tiny_classifier_dir: Path, tmp_path: Path) ->
         "EMOREC_DATABASE_URL": settings.db_url,
         "EMOREC_JOB_CHUNK_SIZE": "2",
         "EMOREC_JOB_PART_ROWS": "6",
-        "EMOREC_JOB_CHUNK_PAUSE_SECONDS": "0.1",
+        # Long enough (8 parts × 3 chunks) that the second process joins before the first is done.
+        "EMOREC_JOB_CHUNK_PAUSE_SECONDS": "0.2",
     }
     worker = subprocess.Popen(
         [sys.executable, "-m", "emorec.cli", "worker", str(tiny_classifier_dir), "--workers", "2"],
