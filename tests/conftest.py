@@ -122,7 +122,10 @@ def _save_tiny_classifier(directory: Path, tiny_model_dir: Path, multi_label: bo
         else Calibration(temperature=0.5, biases=[0.1, -0.2, 0.0, 0.3], decision="bias")
     )
     classifier = EmotionClassifier(
-        model, tokenizer, LabelSpace(tuple(LABELS), multi_label), calibration=calibration,
+        model,
+        tokenizer,
+        LabelSpace(tuple(LABELS), multi_label),
+        calibration=calibration,
         max_length=32,
     )
     return classifier.save_pretrained(directory)

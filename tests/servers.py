@@ -70,9 +70,24 @@ class PostgresServer:
     def create_database(self) -> str:
         name = f"t_{uuid.uuid4().hex[:12]}"
         subprocess.run(
-            [self.psql, "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user, "-d",
-             "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", f"CREATE DATABASE {name}"],
-            check=True, capture_output=True,
+            [
+                self.psql,
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                self.user,
+                "-d",
+                "postgres",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-q",
+                "-c",
+                f"CREATE DATABASE {name}",
+            ],
+            check=True,
+            capture_output=True,
         )
         return self.url(name)
 
@@ -95,15 +110,30 @@ def postgres_server() -> Iterator[PostgresServer]:
         shutil.chown(data, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     subprocess.run(
-        [*as_user, initdb, "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8",
-         "--no-sync"],
-        check=True, capture_output=True,
+        [*as_user, initdb, "-D", str(data), "-U", user, "--auth=trust", "-E", "UTF8", "--no-sync"],
+        check=True,
+        capture_output=True,
     )
     port = free_port()
     process = subprocess.Popen(
-        [*as_user, postgres, "-D", str(data), "-p", str(port), "-h", "127.0.0.1",
-         "-k", str(data), "-c", "fsync=off", "-c", "max_connections=200"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            *as_user,
+            postgres,
+            "-D",
+            str(data),
+            "-p",
+            str(port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(data),
+            "-c",
+            "fsync=off",
+            "-c",
+            "max_connections=200",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for_port(port, process, "PostgreSQL")
@@ -129,9 +159,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     directory = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for_port(port, process, "Redis")
