@@ -424,6 +424,17 @@ def test_worker_command_explains_bad_settings(tiny_classifier_dir: Path, tmp_pat
         assert "Traceback" not in output
 
 
+def result_indexes(queue: JobQueue, job_id: str) -> list[int]:
+    with queue.sessions()() as session:
+        return list(
+            session.scalars(
+                select(JobResult.row_index)
+                .where(JobResult.job_id == job_id)
+                .order_by(JobResult.row_index)
+            )
+        )
+
+
 # ---- workers as separate processes, killed mid-job ---------------------------------------
 def start_worker(model_dir: Path, env: dict[str, str], log: Path) -> subprocess.Popen:
     # Its own session, so the whole process group (the consumer and its forked worker) can be
@@ -519,15 +530,8 @@ def killed_worker_scenario(
 
     done = read_job()
     with sessions() as session:
-        indexes = list(
-            session.scalars(
-                select(JobResult.row_index)
-                .where(JobResult.job_id == job.id)
-                .order_by(JobResult.row_index)
-            )
-        )
         assert session.scalar(select(func.count()).select_from(JobResult)) == n_rows
-    assert indexes == list(range(n_rows))
+    assert result_indexes(queue, job.id) == list(range(n_rows))
     path = queue.result_file(done)
     assert path is not None
     rows = list(csv.DictReader(path.open(encoding="utf-8", newline="")))
@@ -562,17 +566,6 @@ def test_job_survives_killed_worker_redis_postgres(
     killed_worker_scenario(
         settings, tiny_classifier_dir, tmp_path, env, signal.SIGTERM, kill_group=True
     )
-
-
-def result_indexes(queue: JobQueue, job_id: str) -> list[int]:
-    with queue.sessions()() as session:
-        return list(
-            session.scalars(
-                select(JobResult.row_index)
-                .where(JobResult.job_id == job_id)
-                .order_by(JobResult.row_index)
-            )
-        )
 
 
 def test_two_workers_share_one_job(tiny_classifier_dir: Path, tmp_path: Path) -> None:

@@ -427,23 +427,16 @@ class JobQueue:
         expired = and_(JobPart.status == "running", JobPart.lease_until < now, of_unfinished)
         with self.sessions().begin() as session:
             stale = list(session.execute(select(JobPart.job_id, JobPart.part_index).where(expired)))
+            stale_jobs = [job_id for job_id, _ in stale]
             for job_id, index in stale:
                 session.execute(
                     update(JobPart)
                     .where(JobPart.job_id == job_id, JobPart.part_index == index, expired)
                     .values(status="queued", lease_owner=None, lease_until=None)
                 )
-            for job_id in {job_id for job_id, _ in stale}:
+            for job_id in set(stale_jobs):
                 self._requeue_if_idle(session, job_id)
-            unwritten = list(
-                session.scalars(
-                    select(Job.id).where(
-                        Job.status.in_(_UNFINISHED),
-                        or_(Job.lease_owner.is_(None), Job.lease_until < now),
-                        ~exists().where(JobPart.job_id == Job.id, JobPart.status != "done"),
-                    )
-                )
-            )
+            unwritten = list(session.scalars(select(Job.id).where(*_ready_to_write(now))))
             queued = list(
                 session.scalars(
                     select(JobPart.job_id).where(JobPart.status == "queued", of_unfinished)
@@ -456,7 +449,7 @@ class JobQueue:
                     )
                 )
             )
-        again = [*(queued if at_start else [job_id for job_id, _ in stale]), *unwritten]
+        again = [*(queued if at_start else stale_jobs), *unwritten]
         for job_id in again:
             self.enqueue(job_id)
         if at_start:
@@ -466,7 +459,7 @@ class JobQueue:
             logger.warning(
                 "Re-enqueued %d part(s) whose worker stopped, of job(s) %s",
                 len(stale),
-                sorted({job_id for job_id, _ in stale}),
+                sorted(set(stale_jobs)),
             )
         return again
 
@@ -579,12 +572,7 @@ class JobQueue:
         complete = part.start_row + done >= part.stop_row
         held = session.execute(
             update(JobPart)
-            .where(
-                JobPart.job_id == part.job.id,
-                JobPart.part_index == part.index,
-                JobPart.lease_owner == owner,
-                JobPart.status == "running",
-            )
+            .where(*_held(part, owner))
             .values(
                 rows_done=done,
                 lease_until=utcnow() + lease,
@@ -655,12 +643,7 @@ class JobQueue:
         with self.sessions().begin() as session:
             claimed = session.execute(
                 update(Job)
-                .where(
-                    Job.id == job_id,
-                    Job.status.in_(_UNFINISHED),
-                    or_(Job.lease_owner.is_(None), Job.lease_until < now),
-                    ~exists().where(JobPart.job_id == job_id, JobPart.status != "done"),
-                )
+                .where(Job.id == job_id, *_ready_to_write(now))
                 .values(status="running", lease_owner=owner, lease_until=now + lease)
             ).rowcount
             job = session.get(Job, job_id) if claimed else None
@@ -737,17 +720,31 @@ class JobQueue:
             with self.sessions().begin() as session:
                 released = session.execute(
                     update(JobPart)
-                    .where(
-                        JobPart.job_id == part.job.id,
-                        JobPart.part_index == part.index,
-                        JobPart.lease_owner == owner,
-                        JobPart.status == "running",
-                    )
+                    .where(*_held(part, owner))
                     .values(status="queued", lease_owner=None, lease_until=None)
                 ).rowcount
                 if released:
                     self._requeue_if_idle(session, part.job.id)
             self.enqueue(part.job.id)
+
+
+def _held(part: PartSnapshot, owner: str) -> tuple[Any, ...]:
+    """Conditions on ``job_parts`` that hold while ``owner`` still has the lease of ``part``."""
+    return (
+        JobPart.job_id == part.job.id,
+        JobPart.part_index == part.index,
+        JobPart.lease_owner == owner,
+        JobPart.status == "running",
+    )
+
+
+def _ready_to_write(now: dt.datetime) -> tuple[Any, ...]:
+    """Conditions on ``jobs``: unfinished, every part done, and nobody writing the result."""
+    return (
+        Job.status.in_(_UNFINISHED),
+        or_(Job.lease_owner.is_(None), Job.lease_until < now),
+        ~exists().where(JobPart.job_id == Job.id, JobPart.status != "done"),
+    )
 
 
 def _row_chunks(
