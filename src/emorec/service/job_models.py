@@ -20,7 +20,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from emorec.service.db import Base, utcnow
 
 JOB_STATUSES = ("queued", "running", "done", "failed")
-PART_STATUSES = ("queued", "running", "done")
 INPUT_FORMATS = ("csv", "jsonl", "txt")
 
 
@@ -60,6 +59,7 @@ class JobPart(Base):
     stop_row: Mapped[int] = mapped_column(Integer)
     # Rows of this part committed so far: the next one to classify is start_row + rows_done.
     rows_done: Mapped[int] = mapped_column(Integer, default=0)
+    # queued, running or done (a failed job's parts are left as they were).
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     # The worker run that holds the part and until when; a run that finds its lease gone stops.
     lease_owner: Mapped[str | None] = mapped_column(String(32), default=None)
