@@ -125,3 +125,47 @@ def test_ci_runs_the_readme_test_command() -> None:
     test_command = ".venv/bin/python -m pytest"
     assert test_command in readme
     assert any(line.strip() == test_command for line in ci.splitlines())
+
+
+def test_label_errors_say_null_infers_the_labels(tmp_path: Path) -> None:
+    from emorec.errors import DataError
+    from emorec.labels import LabelSpace
+
+    with pytest.raises(DataError, match=r"Add them to `model.labels`, set `model.labels: null`"):
+        LabelSpace.from_labels(["joy", "fear"], order=["joy", "sadness"])
+    with pytest.raises(DataError, match=r"`null` infers the labels"):
+        LabelSpace.from_labels(["joy"], order=["joy"])
+    # An empty list used to fall back to inference silently; a repeat would shift every label id.
+    for labels in ("[]", "[joy]", "[joy, joy]"):
+        with pytest.raises(ConfigError, match=r"`model.labels`.*or be `null` to infer"):
+            load_config(write(tmp_path, BASE + f"model:\n  labels: {labels}\n"))
+
+
+def test_override_errors_name_the_override_not_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, BASE)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, ["training.learning_rate=abc"])
+    message = str(info.value)
+    assert "--set training.learning_rate=abc: `training.learning_rate`" in message
+    assert str(path) not in message
+    with pytest.raises(ConfigError, match=r"--set training.lr=1: unknown key `training.lr`"):
+        load_config(path, ["training.lr=1"])
+    # A section's own check names the override that broke it.
+    with pytest.raises(ConfigError, match=r"--set data.train_file=a: `data`: give either"):
+        load_config(path, ["data.train_file=a"])
+    with pytest.raises(ConfigError, match=r"--set training: must look like"):
+        load_config(path, ["training"])
+    # An override file's value is named by its file; a --set on the same key replaces it.
+    best = tmp_path / "best.yaml"
+    best.write_text("training:\n  seed: abc\n")
+    with pytest.raises(ConfigError, match=rf"{best}: `training.seed`"):
+        load_config(path, [], [best])
+    assert load_config(path, ["training.seed=3"], [best]).training.seed == 3
+    # Errors in the YAML file itself still name the file, each error by its own source.
+    broken = write(tmp_path, BASE + "training:\n  learning_rate: fast\n")
+    with pytest.raises(ConfigError, match=rf"Invalid {broken}:"):
+        load_config(broken)
+    with pytest.raises(ConfigError) as info:
+        load_config(broken, ["training.seed=x"])
+    assert f"{broken}: `training.learning_rate`" in str(info.value)
+    assert "--set training.seed=x: `training.seed`" in str(info.value)

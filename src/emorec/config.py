@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from emorec._strict import StrictModel
 from emorec.calibrate import CalibrationConfig
@@ -31,8 +31,8 @@ class ModelConfig(StrictModel):
     )
     labels: list[str] | None = Field(
         None,
-        description="Label names in their published order. Default: the labels found in the "
-        "training data, sorted alphabetically.",
+        description="Label names in their published order (the data may hold no others). "
+        "`null` (the default): the labels found in the training data, sorted alphabetically.",
     )
     max_length: int = Field(128, ge=8, le=4096, description="Tokens per text; longer are cut.")
     dropout: float | None = Field(
@@ -45,6 +45,21 @@ class ModelConfig(StrictModel):
         "transformers). `linear`: dropout → linear on the first token. `pre_classifier`: "
         "linear → tanh → dropout → linear on the first token.",
     )
+
+    @field_validator("labels")
+    @classmethod
+    def _distinct_labels(cls, labels: list[str] | None) -> list[str] | None:
+        # `[]` would otherwise fall back to inference silently; a repeat would shift every id.
+        if labels is None:
+            return None
+        repeated = sorted({n for n in labels if labels.count(n) > 1})
+        if len(labels) < 2 or repeated or any(not n.strip() for n in labels):
+            raise ValueError(
+                "must list at least 2 distinct, non-empty label names"
+                + (f" (repeated: {repeated})" if repeated else "")
+                + ", or be `null` to infer the labels from the training data"
+            )
+        return labels
 
 
 class SplitConfig(StrictModel):
@@ -355,18 +370,38 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _apply_override(data: dict[str, Any], assignment: str) -> None:
+def _apply_override(data: dict[str, Any], assignment: str) -> tuple[str, ...]:
+    """Apply one ``section.key=value`` override in place; return the key path it set."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"Override {assignment!r} must look like `section.key=value`.")
+        raise ConfigError(f"--set {assignment}: must look like `section.key=value`.")
     node = data
-    parts = key.strip().split(".")
+    parts = tuple(key.strip().split("."))
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"Override {assignment!r}: `{part}` is a value, not a section.")
+            raise ConfigError(f"--set {assignment}: `{part}` is a value, not a section.")
         node = child
-    node[parts[-1]] = parse_yaml(raw, f"override {assignment!r}") if raw.strip() else None
+    node[parts[-1]] = parse_yaml(raw, f"--set {assignment}") if raw.strip() else None
+    return parts
+
+
+def _leaf_paths(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    paths: list[tuple[str, ...]] = []
+    for key, value in data.items():
+        path = (*prefix, str(key))
+        paths.extend(_leaf_paths(value, path) if isinstance(value, dict) and value else [path])
+    return paths
+
+
+def _origin(loc: tuple[str, ...], origins: dict[tuple[str, ...], str]) -> str | None:
+    """The override (``--set ...`` or a file) that set the value an error at ``loc`` is about."""
+    for end in range(len(loc), 0, -1):
+        if loc[:end] in origins:
+            return origins[loc[:end]]
+    # A section's own check (e.g. `data`: path or files) failed: name the overrides inside it.
+    inside = dict.fromkeys(o for k, o in origins.items() if loc and k[: len(loc)] == loc)
+    return ", ".join(inside) or None
 
 
 def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
@@ -397,13 +432,28 @@ def _describe(error: dict[str, Any], root: type[BaseModel]) -> str:
     return f"`{dotted}`: {message}{shown}."
 
 
-def validate_config(data: dict[str, Any], source: str = "config") -> Config:
-    """Validate a config mapping, turning pydantic errors into one readable ConfigError."""
+def validate_config(
+    data: dict[str, Any],
+    source: str = "config",
+    origins: dict[tuple[str, ...], str] | None = None,
+) -> Config:
+    """Validate a config mapping, turning pydantic errors into one readable ConfigError.
+
+    ``origins`` maps key paths to the override that set them (``--set key=value`` or an override
+    file), so that an error a value given there caused names it rather than ``source``.
+    """
     try:
         return Config.model_validate(data)
     except ValidationError as error:
-        lines = [_describe(e, Config) for e in error.errors()]
-        raise ConfigError(f"Invalid {source}:\n  - " + "\n  - ".join(lines)) from None
+        found = [
+            (_origin(tuple(str(p) for p in e["loc"]), origins or {}), _describe(e, Config))
+            for e in error.errors()
+        ]
+        if all(origin is None for origin, _ in found):
+            lines = [line for _, line in found]
+            raise ConfigError(f"Invalid {source}:\n  - " + "\n  - ".join(lines)) from None
+        lines = [f"{origin or source}: {line}" for origin, line in found]
+        raise ConfigError("Invalid config:\n  - " + "\n  - ".join(lines)) from None
 
 
 def load_config(
@@ -416,11 +466,17 @@ def load_config(
     Relative data and output paths are resolved from the current directory, not the config file.
     """
     data: dict[str, Any] = _read_yaml_file(Path(path)) if path is not None else {}
+    origins: dict[tuple[str, ...], str] = {}
     for extra in override_files or []:
-        data = _deep_merge(data, _read_yaml_file(Path(extra)))
+        update = _read_yaml_file(Path(extra))
+        origins.update(dict.fromkeys(_leaf_paths(update), str(extra)))
+        data = _deep_merge(data, update)
     for assignment in overrides or []:
-        _apply_override(data, assignment)
-    return validate_config(data, str(path) if path is not None else "config")
+        key = _apply_override(data, assignment)
+        # This value replaces whatever an override file had put at or under the same key.
+        origins = {k: o for k, o in origins.items() if k[: len(key)] != key}
+        origins[key] = f"--set {assignment}"
+    return validate_config(data, str(path) if path is not None else "config", origins)
 
 
 def config_reference(

@@ -28,7 +28,8 @@ class LabelSpace:
         if len(self.names) < 2:
             raise DataError(
                 f"A label space needs at least 2 labels, got {list(self.names)}. "
-                "Check the label column of your data or `model.labels` in the config."
+                "Check the label column of your data, or `model.labels` in the config (`null` "
+                "infers the labels from the training data)."
             )
         duplicates = sorted({n for n in self.names if self.names.count(n) > 1})
         if duplicates:
@@ -57,7 +58,8 @@ class LabelSpace:
         if unknown:
             raise DataError(
                 f"The data has labels {unknown} that are not in the configured label list "
-                f"{list(order)}. Add them to `model.labels` or fix the data."
+                f"{list(order)}. Add them to `model.labels`, set `model.labels: null` to infer "
+                "the labels from the training data, or fix the data."
             )
         return cls(tuple(order), multi_label)
 

@@ -215,7 +215,9 @@ def _check_labels(frame: pd.DataFrame, space: LabelSpace) -> None:
         if unknown:
             raise DataError(
                 f"{source}:{line}: unknown label {unknown[0]!r}; the label space (from the "
-                f"training data and `model.labels`) is {list(space.names)}."
+                f"training data and `model.labels`) is {list(space.names)}. Add it to "
+                "`model.labels` (`null` infers the labels from the training data, so such a "
+                "label also needs training rows), or fix the row."
             )
 
 
