@@ -21,6 +21,7 @@ from emorec._io import atomic_write_json
 from emorec.cli import app
 from emorec.errors import ConfigError, ModelDirError
 from emorec.hub import (
+    PUBLISHED_SPLITS,
     HubAuthError,
     HubError,
     commit_operations,
@@ -30,7 +31,7 @@ from emorec.hub import (
     write_model_card,
 )
 
-from .conftest import LABELS
+from .conftest import LABELS, make_rows, write_dair
 
 SECRET = "hf_SuperSecretTestToken1234567890"
 runner = CliRunner()
@@ -88,7 +89,11 @@ def _table_after(card: str, header_start: str) -> list[list[str]]:
 
 
 def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) -> Path:
-    """A model directory with every file the card reads, metrics from the real scorers."""
+    """A model directory with every file the card reads, metrics from the real scorers.
+
+    Its data record says the whole published test split was scored (so the card has a
+    model-index), with as many test rows as the published split has.
+    """
     from safetensors.numpy import save_file
 
     from emorec.calibrate import Calibration
@@ -101,6 +106,15 @@ def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) 
     names = LABELS
     rng = np.random.default_rng(0)
     data = "../shared/data/goemotions" if multi_label else "../shared/data/dair-emotion"
+    hub_id = "google-research-datasets/go_emotions" if multi_label else "dair-ai/emotion"
+    published = PUBLISHED_SPLITS[hub_id][1]
+    record = {
+        "split_by": "source",
+        "read": published,
+        "available": published,
+        "used": published,
+        "subsample": {"train": None, "validation": None, "test": None},
+    }
     config = load_config(
         None,
         [
@@ -138,9 +152,10 @@ def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) 
             "validation_samples": 50,
             "augmented_train_samples": 37,
             "hardware": "CPU Test CPU (2 threads)",
+            "data": record,
         },
     )
-    n = 60
+    n = published["test"]
     if multi_label:
         y = (rng.random((n, len(names))) < 0.3).astype(int)
         y[:, 3] = 0  # a label with no positives: ROC-AUC undefined for it
@@ -166,16 +181,42 @@ def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) 
     if metrics:
         atomic_write_json(
             model_dir / "metrics.json",
-            {"split": "test", "decision_rule": "calibrated", "n_examples": n, "metrics": values},
+            {
+                "split": "test",
+                "decision_rule": "calibrated",
+                "n_examples": n,
+                "data": record,
+                "metrics": values,
+            },
         )
     return model_dir
 
 
+@pytest.fixture
+def tiny_dair_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tiny corpus as a local copy of dair-ai/emotion: a directory named like the known
+    dataset, whose split sizes the test makes the published ones (24 / 12 / 12 rows)."""
+    directory = tmp_path / "dair-emotion"
+    write_dair(directory / "train.txt", make_rows(6))
+    write_dair(directory / "validation.txt", make_rows(3, offset=100))
+    write_dair(directory / "test.txt", make_rows(3, offset=200))
+    sizes = {"train": 24, "validation": 12, "test": 12}
+    monkeypatch.setitem(PUBLISHED_SPLITS, "dair-ai/emotion", ("split", sizes))
+    return directory
+
+
+def _card_and_front(model_dir: Path) -> tuple[str, dict[str, Any]]:
+    card = (model_dir / "README.md").read_text(encoding="utf-8")
+    return card, parse_front_matter(card)
+
+
 # ---- the card -------------------------------------------------------------------------------
-def test_pipeline_writes_card_whose_numbers_are_metrics_json(make_config) -> None:
+def test_pipeline_writes_card_whose_numbers_are_metrics_json(
+    make_config, tiny_dair_copy: Path
+) -> None:
     from emorec.pipeline import run
 
-    result = run(make_config(), progress=False)
+    result = run(make_config(f"data.path={tiny_dair_copy}"), progress=False)
     model_dir = result.model_dir
     card = (model_dir / "README.md").read_text(encoding="utf-8")
     assert card == model_card(model_dir)  # generated, not hand-edited
@@ -188,7 +229,14 @@ def test_pipeline_writes_card_whose_numbers_are_metrics_json(make_config) -> Non
     assert front["language"] == ["en"] and front["license"] == "apache-2.0"
     assert "base_model" not in front  # a local directory is no Hub id
     (result_entry,) = front["model-index"][0]["results"]
-    assert result_entry["dataset"]["split"] == "test"
+    # The whole published test split was scored: the model-index files the score under it.
+    assert result_entry["dataset"] == {
+        "name": "dair-ai/emotion",
+        "type": "dair-ai/emotion",
+        "split": "test",
+        "config": "split",
+    }
+    assert "It is the whole published test split of dair-ai/emotion." in card
     by_type = {(m["type"], m.get("args", {}).get("average")): m for m in result_entry["metrics"]}
     # Exactly the floats of metrics.json, not rounded copies.
     assert by_type[("accuracy", None)]["value"] == values[f"{rule}/accuracy"]
@@ -210,6 +258,122 @@ def test_pipeline_writes_card_whose_numbers_are_metrics_json(make_config) -> Non
     for section in ("## Limitations and biases", "Sarcasm", "Slang drift", "Domain shift"):
         assert section in card
     assert "English only" in card and "## Environmental impact" in card
+
+
+def test_card_of_a_subsampled_run_states_the_rows_it_used(
+    make_config, tiny_dair_copy: Path
+) -> None:
+    """quickstart's settings on less data than they ask for: real counts, no published split."""
+    from emorec.pipeline import run
+
+    config = make_config(
+        f"data.path={tiny_dair_copy}", "data.max_train_samples=6000", "data.max_eval_samples=6"
+    )
+    model_dir = run(config, progress=False).model_dir
+    card, front = _card_and_front(model_dir)
+    record = json.loads((model_dir / "train_metrics.json").read_text())["data"]
+    assert record == _metrics_file(model_dir)["data"]  # recorded at training and evaluation
+    assert record["used"] == {"train": 24, "validation": 6, "test": 6}
+    assert record["read"] == record["available"] == {"train": 24, "validation": 12, "test": 12}
+
+    assert "model-index" not in front  # a subsample of the test split is not the test split
+    assert front["datasets"] == ["dair-ai/emotion"]  # trained on part of it all the same
+    rows = {r[0]: r[1:] for r in _table_after(card, "| split | rows in the source |")}
+    assert rows == {
+        "training": [
+            "24",
+            "24",
+            "24",
+            "all (`data.max_train_samples: 6000` is more than there are)",
+        ],
+        "validation": ["12", "12", "6", "stratified subsample (`data.max_eval_samples: 6`)"],
+        "test": ["12", "12", "6", "stratified subsample (`data.max_eval_samples: 6`)"],
+    }
+    assert "Scores on the **test** split (6 texts)" in card
+    assert "a 6-row stratified subsample of its 12 rows" in card
+    assert "not a whole published split" in card
+    assert "published ones" not in card and "6000 rows" not in card
+
+
+def test_card_of_a_self_split_csv(make_config, tmp_path: Path) -> None:
+    import csv
+
+    from emorec.pipeline import run
+
+    # Named like the known dataset, yet one file that emorec splits: no published split.
+    path = tmp_path / "dair-emotion.csv"
+    rows = make_rows(15)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows([("text", "label"), *rows, rows[0]])  # one duplicate
+    config = make_config(
+        f"data.path={path}",
+        "data.split.validation_size=0.2",
+        "data.split.test_size=0.2",
+        "data.split.seed=7",
+    )
+    model_dir = run(config, progress=False).model_dir
+    card, front = _card_and_front(model_dir)
+    record = _metrics_file(model_dir)["data"]
+    assert record["split_by"] == "emorec" and record["read"] == {"all": 61}
+    assert record["self_split"] == {
+        "validation_size": 0.2,
+        "test_size": 0.2,
+        "seed": 7,
+        "duplicates_removed": 1,
+    }
+    assert "model-index" not in front
+    assert (
+        "- Splits: **made by emorec**, not published ones: one source of 61 rows (1 exact "
+        "duplicates removed first), split 60% / 20% / 20% into train / validation / test "
+        "(stratified where the classes allow, seed 7)."
+    ) in card
+    assert "It is the test part of emorec's own split of one file (seed 7)" in card
+    rows_table = {r[0]: r[1:] for r in _table_after(card, "| split | rows in the source |")}
+    assert rows_table["test"] == ["—", "12", "12", "all"]
+    assert "published ones" not in card.replace("not published ones", "")
+
+
+def test_card_claims_a_published_split_only_when_it_is_recorded_whole(tmp_path: Path) -> None:
+    from emorec.config import load_config
+    from emorec.hub import _published_split
+
+    model_dir = make_model_dir(tmp_path)
+    saved = _metrics_file(model_dir)
+    # A local copy that lacks a published row is not the published split.
+    short = json.loads(json.dumps(saved))
+    short["data"]["read"]["test"] = short["data"]["used"]["test"] = 1999
+    atomic_write_json(model_dir / "metrics.json", short)
+    assert "model-index" not in parse_front_matter(model_card(model_dir))
+    # An older model directory records nothing: no claim, and the card says why.
+    for name in ("metrics.json", "train_metrics.json"):
+        older = json.loads((model_dir / name).read_text())
+        older.pop("data")
+        atomic_write_json(model_dir / name, older)
+    card = model_card(model_dir)
+    assert "model-index" not in parse_front_matter(card)
+    assert "was not recorded" in card and "Rows used: 400 training, 50 validation" in card
+
+    # Read from the Hub: the whole split as published, with its config and revision.
+    config = load_config(
+        None,
+        [
+            "data.format=hub",
+            "data.hub_id=someone/tweets",
+            "data.hub_config=clean",
+            "data.hub_revision=v2",
+        ],
+    )
+    full = {"split_by": "source", "read": {"test": 9}, "used": {"test": 9}}
+    dataset = ("someone/tweets", "someone/tweets", None)
+    assert _published_split(config, dataset, {"split": "test", "data": full}) == {
+        "name": "someone/tweets",
+        "type": "someone/tweets",
+        "split": "test",
+        "config": "clean",
+        "revision": "v2",
+    }
+    part = full | {"used": {"test": 5}}
+    assert _published_split(config, dataset, {"split": "test", "data": part}) is None
 
 
 def test_single_label_card_sections(tmp_path: Path) -> None:

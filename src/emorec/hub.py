@@ -50,6 +50,16 @@ KNOWN_DATASETS = {
         "CC BY 4.0 (Demszky et al. 2020); cite the paper.",
     ),
 }
+# The published splits of KNOWN_DATASETS: (Hub config, rows per split). A local copy is
+# that published split only when it holds all of its rows.
+PUBLISHED_SPLITS = {
+    "dair-ai/emotion": ("split", {"train": 16000, "validation": 2000, "test": 2000}),
+    "google-research-datasets/go_emotions": (
+        "simplified",
+        {"train": 43410, "validation": 5426, "test": 5427},
+    ),
+}
+SPLIT_NAMES = {"train": "training", "validation": "validation", "test": "test"}
 # Backbone aliases that emorec resolves to a local copy of a Hub model.
 KNOWN_BACKBONES = {
     "minilm": "sentence-transformers/all-MiniLM-L6-v2",
@@ -58,7 +68,7 @@ KNOWN_BACKBONES = {
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
 LEAKAGE = {
-    "drop_from_train": "removed from training, so the evaluation splits are the published ones",
+    "drop_from_train": "removed from training, so the evaluation splits keep all their rows",
     "drop_from_eval": "removed from the evaluation splits",
     "keep": "kept in both, so the scores may be optimistic",
 }
@@ -185,14 +195,51 @@ def _duration(seconds: float | None) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min {secs:02d} s"
 
 
+def _published_split(
+    config: Any, dataset: tuple[str | None, str, str | None], metrics_file: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """The model-index ``dataset`` of the scored split when it is a whole published split.
+
+    None when it is not, or when metrics.json does not record it (older model directories):
+    a subsample, a split emorec made, a split that lost rows to label mapping or leakage
+    removal, or a local copy without all of the published rows.
+    """
+    hub_id, display, _ = dataset
+    record = (metrics_file or {}).get("data")
+    if hub_id is None or not record or record.get("split_by") != "source":
+        return None
+    split = metrics_file["split"]  # type: ignore[index]
+    read, used = record["read"].get(split), record["used"].get(split)
+    if read is None or used != read:
+        return None
+    entry: dict[str, Any] = {"name": display, "type": hub_id, "split": split}
+    data = config.data if config is not None else None
+    if data is not None and data.format == "hub" and data.hub_id == hub_id:
+        # Read from the Hub: every row of the split, as published at that revision.
+        entry.update(
+            {k: v for k, v in (("config", data.hub_config), ("revision", data.hub_revision)) if v}
+        )
+        return entry
+    published = PUBLISHED_SPLITS.get(hub_id)
+    if published is None or published[1].get(split) != read:
+        return None
+    entry["config"] = published[0]
+    return entry
+
+
 def _model_index(
     name: str,
     metrics_file: dict[str, Any] | None,
     multi_label: bool,
-    dataset: tuple[str | None, str, str | None],
+    published: dict[str, Any] | None,
 ) -> list[dict[str, Any]] | None:
-    """The Hub's ``model-index``: headline test metrics of the model's default decision rule."""
-    if not metrics_file:
+    """The Hub's ``model-index``: headline metrics of the default decision rule.
+
+    Only for a score on a whole published split (``published``, from :func:`_published_split`):
+    the Hub files a model-index result under that dataset and split, so a score on a subsample
+    or on emorec's own split must not appear there.
+    """
+    if not metrics_file or published is None:
         return None
     rule, values = metrics_file["decision_rule"], metrics_file["metrics"]
     if multi_label:
@@ -215,18 +262,13 @@ def _model_index(
         if args:
             entry["args"] = args
         entries.append(entry)
-    hub_id, display, _ = dataset
     return [
         {
             "name": name,
             "results": [
                 {
                     "task": {"type": "text-classification", "name": "Text Classification"},
-                    "dataset": {
-                        "name": display,
-                        "type": hub_id or display,
-                        "split": metrics_file["split"],
-                    },
+                    "dataset": published,
                     "metrics": entries,
                 }
             ],
@@ -242,6 +284,7 @@ def _front_matter(
     base_model: str | None,
     dataset: tuple[str | None, str, str | None],
     metrics_file: dict[str, Any] | None,
+    published: dict[str, Any] | None = None,
     custom_head: bool = False,
 ) -> dict[str, Any]:
     tags = ["text-classification", "emotion-recognition", "emorec"]
@@ -261,7 +304,7 @@ def _front_matter(
     if base_model:
         front["base_model"] = base_model
     front["metrics"] = ["f1", "roc_auc"] if multi_label else ["accuracy", "f1"]
-    model_index = _model_index(name, metrics_file, multi_label, dataset)
+    model_index = _model_index(name, metrics_file, multi_label, published)
     if model_index:
         front["model-index"] = model_index
     return front
@@ -273,8 +316,47 @@ def _rules(values: dict[str, Any]) -> list[str]:
     return [r for r in ("argmax", "fixed", "calibrated") if r in found]
 
 
+def _scored_rows(
+    metrics_file: dict[str, Any], published: dict[str, Any] | None, display: str
+) -> str:
+    """What the scored split is, from metrics.json's ``data`` record: whole, part, whose."""
+    split, record = metrics_file["split"], metrics_file.get("data")
+    if published is not None:
+        return f"It is the whole published {split} split of {display}."
+    if not record:
+        return (
+            "How these rows relate to the source's splits was not recorded (a model directory "
+            "from an older emorec), so the card claims no published split."
+        )
+    used, available = record["used"][split], record["available"][split]
+    if record["split_by"] == "emorec":
+        seed = record["self_split"]["seed"]
+        facts = [f"the {split} part of emorec's own split of one file (seed {seed})"]
+    else:
+        facts = [f"the source's own {split} split"]
+        read = record["read"][split]
+        if available < read:
+            facts.append(
+                f"{read - available:,} of its {read:,} rows removed (label mapping, or texts "
+                "also in training)"
+            )
+    if used < available:
+        facts.append(
+            f"a {used:,}-row stratified subsample of its {available:,} rows "
+            f"(`data.max_eval_samples: {record['subsample'][split]}`)"
+        )
+    return (
+        f"It is {', '.join(facts)}: not a whole published split, so the scores are not "
+        "comparable with published results."
+    )
+
+
 def _evaluation_section(
-    metrics_file: dict[str, Any] | None, names: list[str], multi_label: bool
+    metrics_file: dict[str, Any] | None,
+    names: list[str],
+    multi_label: bool,
+    published: dict[str, Any] | None = None,
+    display: str = "the dataset",
 ) -> str:
     if not metrics_file:
         return (
@@ -308,6 +390,7 @@ def _evaluation_section(
     parts = [
         "## Evaluation",
         f"Scores on the **{split}** split{counted}, {seen}. "
+        f"{_scored_rows(metrics_file, published, display)} "
         f"The model's default decision rule is **{rule}**. "
         + "; ".join(explained[r] for r in rules)
         + ".",
@@ -369,6 +452,53 @@ def _calibration_section(calibration: dict[str, Any] | None, names: list[str]) -
     return "\n\n".join(parts)
 
 
+def _rows_lines(record: dict[str, Any]) -> list[str]:
+    """The card's account of the splits and of the rows used in each (prepare's ``rows``)."""
+    if record["split_by"] == "emorec":
+        spec = record["self_split"]
+        validation, test = spec["validation_size"], spec["test_size"]
+        removed = spec.get("duplicates_removed")
+        lines = [
+            f"- Splits: **made by emorec**, not published ones: one source of "
+            f"{record['read']['all']:,} rows"
+            + (f" ({removed:,} exact duplicates removed first)" if removed else "")
+            + f", split {1 - validation - test:.0%} / {validation:.0%} / {test:.0%} into "
+            f"train / validation / test (stratified where the classes allow, seed {spec['seed']})."
+        ]
+    else:
+        lines = ["- Splits: the source's own train / validation / test splits."]
+    rows = []
+    for split in ("train", "validation", "test"):
+        used, available = record["used"][split], record["available"][split]
+        asked = record["subsample"][split]
+        option = "max_train_samples" if split == "train" else "max_eval_samples"
+        if used < available:
+            note = f"stratified subsample (`data.{option}: {asked}`)"
+        elif asked:
+            note = f"all (`data.{option}: {asked}` is more than there are)"
+        else:
+            note = "all"
+        source = record["read"].get(split)
+        rows.append(
+            [
+                SPLIT_NAMES[split],
+                f"{source:,}" if source is not None else "—",
+                f"{available:,}",
+                f"{used:,}",
+                note,
+            ]
+        )
+    header = [
+        "split",
+        "rows in the source",
+        "after label mapping and leak removal",
+        "rows used",
+        "selection",
+    ]
+    lines.append("\n" + _table(header, rows) + "\n")
+    return lines
+
+
 def _data_section(
     config: Any, train: dict[str, Any], dataset: tuple[str | None, str, str | None]
 ) -> str:
@@ -377,13 +507,20 @@ def _data_section(
     lines = [f"- Source: {source}."]
     if license_note:
         lines.append(f"- Data license: {license_note}")
-    sizes = [
-        f"{train[key]} {split}"
-        for key, split in (("train_samples", "training"), ("validation_samples", "validation"))
-        if key in train
-    ]
-    if sizes:
-        lines.append(f"- Rows used: {', '.join(sizes)}.")
+    record = train.get("data")
+    if record:
+        lines += _rows_lines(record)
+    else:
+        sizes = [
+            f"{train[key]} {split}"
+            for key, split in (("train_samples", "training"), ("validation_samples", "validation"))
+            if key in train
+        ]
+        if sizes:
+            lines.append(
+                f"- Rows used: {', '.join(sizes)} (their share of the source's rows was not "
+                "recorded: a model directory from an older emorec)."
+            )
     if config is not None:
         data = config.data
         if data.label_mapping.active:
@@ -393,8 +530,6 @@ def _data_section(
             f"- Texts found in both training and an evaluation split: {LEAKAGE[data.leakage]} "
             f"(`data.leakage: {data.leakage}`)."
         )
-        if data.max_train_samples:
-            lines.append(f"- Training subsample: {data.max_train_samples} rows (stratified).")
         steps = [name for name, on in data.cleaning.model_dump().items() if on is True]
         lines.append(
             "- Cleaning (the same at inference): "
@@ -541,6 +676,7 @@ def model_card(
     multi_label = bool(meta["label_space"].get("multi_label", False))
     run_name = config.run_name if config is not None else model_dir.name
     dataset = _dataset(config)
+    published = _published_split(config, dataset, metrics_file)
     base_model = _base_model(meta, config)
     backbone = base_model or meta.get("base_model") or "unknown"
     custom_head = (model_dir / "head.safetensors").is_file()
@@ -554,6 +690,7 @@ def model_card(
         base_model=base_model,
         dataset=dataset,
         metrics_file=metrics_file,
+        published=published,
         custom_head=custom_head,
     )
     kind = "multi-label" if multi_label else "single-label"
@@ -585,7 +722,7 @@ def model_card(
         "## Model details\n\n" + details,
         _data_section(config, train, dataset),
         _training_section(config, train),
-        _evaluation_section(metrics_file, names, multi_label),
+        _evaluation_section(metrics_file, names, multi_label, published, dataset[1]),
         _calibration_section(calibration, names),
         _usage_section(repo, multi_label, custom_head),
         LIMITATIONS,

@@ -124,6 +124,9 @@ def evaluate_model(
             "split": split,
             "decision_rule": decision_rule,
             "n_examples": len(targets),
+            # What the scored split is (subsample or whole, self-split or the source's): the
+            # model card claims a published split only when these facts show one.
+            "data": prepared.report.get("rows"),
             "metrics": metrics,
         },
     )

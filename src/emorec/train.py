@@ -254,6 +254,9 @@ def train(
             int(sum(train_split["augmented"])) if "augmented" in train_split.column_names else 0
         ),
         "hardware": _hardware(),
+        # Rows per split actually read, available and used (the prepare report's `rows`): the
+        # model card states these facts rather than the config's requests.
+        "data": prepared.report.get("rows"),
     }
     classifier = EmotionClassifier(
         model=trainer.model.eval(),

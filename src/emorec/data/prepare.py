@@ -128,6 +128,8 @@ def cache_key(config: Config, tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     payload = {
         "emorec": emorec.__version__,
+        # Bumped when the prepare report gains facts (2: `rows`), so older caches are rebuilt.
+        "report_layout": 2,
         "files": {str(f): file_sha256(f) for f in files},
         "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
         "labels": config.model.labels,
@@ -240,6 +242,10 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
 
     labelled = read_labelled(config)
     frames, single_source = labelled.frames, labelled.single_source
+    # Rows as the source holds them, before label mapping drops any: the model card's "of N",
+    # and how it tells a whole published split from a part of one.
+    mapped = labelled.label_mapping
+    rows_read = dict(mapped["rows_before"]) if mapped else {s: len(f) for s, f in frames.items()}
     for frame in frames.values():
         _check_texts(frame)
     cleaner = TextCleaner(config.data.cleaning)
@@ -263,6 +269,7 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
         _check_labels(frames[split_name], space)
     report["leakage"] = remove_leakage(frames, config.data.leakage)
 
+    rows_available = {s: len(frames[s]) for s in SPLITS}
     seed = config.data.split.seed
     if config.data.max_train_samples:
         frames["train"] = stratified_subsample(frames["train"], config.data.max_train_samples, seed)
@@ -271,6 +278,8 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
             frames[split_name] = stratified_subsample(
                 frames[split_name], config.data.max_eval_samples, seed
             )
+
+    rows_used = {s: len(frames[s]) for s in SPLITS}
 
     if config.data.augmentation.enabled:
         from emorec.data.augment import augment_frame
@@ -308,6 +317,11 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
         )
         splits[split_name] = table.map(tokenize, batched=True, desc=f"Tokenizing {split_name}")
 
+    report["rows"] = rows_record(
+        config, report.get("duplicates_removed_before_split"), rows_read, rows_available, rows_used
+    )
+    if "augmented" in frames["train"]:
+        report["rows"]["augmented_train"] = int(frames["train"]["augmented"].sum())
     report.update(
         {
             "label_space": space.to_dict(),
@@ -319,6 +333,45 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
     )
     _write_cache(splits, report, cache_path)
     return PreparedData(splits, space, report | {"cached": False}, cache_path)
+
+
+def rows_record(
+    config: Config,
+    duplicates_removed: int | None,
+    read: dict[str, int],
+    available: dict[str, int],
+    used: dict[str, int],
+) -> dict[str, Any]:
+    """What data a run actually used, per split: the facts a model card states.
+
+    ``read``: rows in the source (``{"all": n}`` for one file that emorec split), before label
+    mapping; ``available``: rows per split after mapping, splitting and leakage removal;
+    ``used``: after ``data.max_*_samples`` subsampling (augmented copies not counted);
+    ``subsample``: the size asked for per split (None: no subsampling asked). ``split_by`` is
+    ``source`` (the source's own splits) or ``emorec`` (one file, its exact duplicates removed
+    (``duplicates_removed``, None for a split source), then split as ``self_split`` says).
+    """
+    data = config.data
+    single_source = duplicates_removed is not None
+    record: dict[str, Any] = {
+        "split_by": "emorec" if single_source else "source",
+        "read": read,
+        "available": available,
+        "used": used,
+        "subsample": {
+            "train": data.max_train_samples,
+            "validation": data.max_eval_samples,
+            "test": data.max_eval_samples,
+        },
+    }
+    if single_source:
+        record["self_split"] = {
+            "validation_size": data.split.validation_size,
+            "test_size": data.split.test_size,
+            "seed": data.split.seed,
+            "duplicates_removed": duplicates_removed,
+        }
+    return record
 
 
 def _write_cache(splits: Any, report: dict[str, Any], cache_path: Path) -> None:
