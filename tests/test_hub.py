@@ -291,7 +291,7 @@ def test_card_of_a_subsampled_run_states_the_rows_it_used(
     }
     assert "Scores on the **test** split (6 texts)" in card
     assert "a 6-row stratified subsample of its 12 rows" in card
-    assert "not a whole published split" in card
+    assert "not a whole published split of dair-ai/emotion" in card
     assert "published ones" not in card and "6000 rows" not in card
 
 

@@ -317,10 +317,13 @@ def _rules(values: dict[str, Any]) -> list[str]:
 
 
 def _scored_rows(
-    metrics_file: dict[str, Any], published: dict[str, Any] | None, display: str
+    metrics_file: dict[str, Any],
+    published: dict[str, Any] | None,
+    dataset: tuple[str | None, str, str | None],
 ) -> str:
     """What the scored split is, from metrics.json's ``data`` record: whole, part, whose."""
     split, record = metrics_file["split"], metrics_file.get("data")
+    hub_id, display, _ = dataset
     if published is not None:
         return f"It is the whole published {split} split of {display}."
     if not record:
@@ -345,9 +348,11 @@ def _scored_rows(
             f"a {used:,}-row stratified subsample of its {available:,} rows "
             f"(`data.max_eval_samples: {record['subsample'][split]}`)"
         )
+    if hub_id is None:  # local data: there is no published split to compare with
+        return f"It is {', '.join(facts)}."
     return (
-        f"It is {', '.join(facts)}: not a whole published split, so the scores are not "
-        "comparable with published results."
+        f"It is {', '.join(facts)}: not a whole published split of {display}, so the scores "
+        "are not comparable with published results on it."
     )
 
 
@@ -356,7 +361,7 @@ def _evaluation_section(
     names: list[str],
     multi_label: bool,
     published: dict[str, Any] | None = None,
-    display: str = "the dataset",
+    dataset: tuple[str | None, str, str | None] = (None, "local data", None),
 ) -> str:
     if not metrics_file:
         return (
@@ -390,7 +395,7 @@ def _evaluation_section(
     parts = [
         "## Evaluation",
         f"Scores on the **{split}** split{counted}, {seen}. "
-        f"{_scored_rows(metrics_file, published, display)} "
+        f"{_scored_rows(metrics_file, published, dataset)} "
         f"The model's default decision rule is **{rule}**. "
         + "; ".join(explained[r] for r in rules)
         + ".",
@@ -722,7 +727,7 @@ def model_card(
         "## Model details\n\n" + details,
         _data_section(config, train, dataset),
         _training_section(config, train),
-        _evaluation_section(metrics_file, names, multi_label, published, dataset[1]),
+        _evaluation_section(metrics_file, names, multi_label, published, dataset),
         _calibration_section(calibration, names),
         _usage_section(repo, multi_label, custom_head),
         LIMITATIONS,
