@@ -333,6 +333,24 @@ def test_card_of_a_self_split_csv(make_config, tmp_path: Path) -> None:
     assert "published ones" not in card.replace("not published ones", "")
 
 
+def test_rows_dropped_by_label_mapping_are_counted_and_void_the_claim(
+    make_config, tiny_dair_copy: Path
+) -> None:
+    from emorec.data import prepare
+    from emorec.hub import _dataset, _published_split
+
+    config = make_config(
+        f"data.path={tiny_dair_copy}",
+        "model.labels=null",
+        "data.label_mapping.keep=[sadness, joy]",
+    )
+    record = prepare(config).report["rows"]
+    assert record["read"] == {"train": 24, "validation": 12, "test": 12}  # before the mapping
+    assert record["available"] == record["used"] == {"train": 12, "validation": 6, "test": 6}
+    metrics_file = {"split": "test", "data": record}
+    assert _published_split(config, _dataset(config), metrics_file) is None
+
+
 def test_card_claims_a_published_split_only_when_it_is_recorded_whole(tmp_path: Path) -> None:
     from emorec.config import load_config
     from emorec.hub import _published_split
