@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -301,6 +304,66 @@ def test_multi_label_explains_each_predicted_label(tokenizer) -> None:
     assert e.target == LABELS[int(np.argmax(probs))]
 
 
+# ---- the user's words --------------------------------------------------------------------------
+EMOJI_TEXT = "i loooove this song 😍 ... so nervous about tomorrow :("
+
+
+def test_explained_words_carry_the_users_substring_and_span(
+    classifier: EmotionClassifier,
+) -> None:
+    (e,) = classifier.explain(EMOJI_TEXT, "grad_x_input")
+    assert e.words == e.clean_text.split() and len(e.spans) == len(e.words)
+    # Slicing the original text by a word's span gives the word as the user typed it.
+    assert e.sources == [EMOJI_TEXT[start:end] for start, end in e.spans]
+    typed = dict(zip(e.words, e.sources, strict=True))
+    assert typed["love"] == "loooove" and typed["sad"] == ":(" and typed["heart-eyes"] == "😍"
+    assert typed["nervous"] == "nervous" and typed["tomorrow"] == "tomorrow"
+    # Segments are the user's words: each whitespace token of this text, once, in order,
+    # with the scores of the cleaned words made from it summed.
+    segments = e.segments()
+    assert [s.text for s in segments] == EMOJI_TEXT.split()
+    assert all(EMOJI_TEXT[s.start : s.end] == s.text for s in segments)
+    emoji = segments[EMOJI_TEXT.split().index("😍")]
+    assert emoji.clean == "smiling face with heart-eyes"
+    assert emoji.score == pytest.approx(sum(e.scores[i] for i in emoji.words))
+    assert sum(s.score for s in segments) == pytest.approx(sum(e.scores))
+    assert {word for word, _ in e.top(len(segments))} == set(EMOJI_TEXT.split())
+    record = e.to_dict()
+    assert record["sources"] == e.sources and record["spans"][-1] == [
+        len(EMOJI_TEXT) - 2,
+        len(EMOJI_TEXT),
+    ]
+    assert [s["text"] for s in record["segments"]] == EMOJI_TEXT.split()
+    json.dumps(record)
+
+
+def test_plots_and_html_show_the_users_words(classifier: EmotionClassifier) -> None:
+    from emorec.explain.render import _token_labels, _word_importance_figure
+
+    (e,) = classifier.explain(EMOJI_TEXT, "lrp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a glyph missing from the font would warn
+        fig = _word_importance_figure([e], max_words=30)
+        fig.canvas.draw()
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_yticklabels()] == EMOJI_TEXT.split()
+    # An emoji the font cannot draw is labelled by its cleaned name instead of a box.
+    (hug,) = classifier.explain("so happy 🥰", "grad_x_input")
+    labels = [t.get_text() for t in _word_importance_figure([hug], 30).axes[0].get_yticklabels()]
+    assert labels == ["so", "happy", "[smiling face with hearts]"]
+    # The heatmap's tokens point at what the user typed where cleaning rewrote a word.
+    tokens = _token_labels(e)
+    first_of_sad = e.token_words.index(e.words.index("sad"))
+    assert tokens[first_of_sad] == f"{e.tokens[first_of_sad]} ← :("
+    first_of_nervous = e.token_words.index(e.words.index("nervous"))
+    assert tokens[first_of_nervous] == e.tokens[first_of_nervous]  # unchanged: plain token
+
+    page = render_html([e])
+    words = page.split('<p class="words">')[1].split("</p>")[0]
+    assert html.unescape(re.sub(r"<[^>]+>", "", words)) == EMOJI_TEXT  # the text as typed
+    assert ">:(</span>" in page and "read as: sad" in page and ">loooove</span>" in page
+
+
 # ---- faithfulness ------------------------------------------------------------------------------
 def test_deletion_curve_starts_at_the_full_text_probability(
     classifier: EmotionClassifier,
@@ -329,6 +392,44 @@ def test_deletion_curve_starts_at_the_full_text_probability(
 
     coarse = deletion_curve(classifier, e, max_steps=3)
     assert coarse.removed[0] == 0 and coarse.removed[-1] == n and len(coarse.removed) == 4
+
+
+def _threshold_lines(curve) -> list[float]:
+    from emorec.explain.render import LARGE_DROP, _deletion_figure
+
+    (ax,) = _deletion_figure([curve], LARGE_DROP).axes
+    return [
+        float(line.get_ydata()[0])
+        for line in ax.get_lines()
+        if str(line.get_label()).startswith("threshold")
+    ]
+
+
+def test_deletion_plot_draws_the_decisions_real_threshold(
+    classifier: EmotionClassifier, tokenizer
+) -> None:
+    # Single-label decides by argmax (here with offsets too): no probability threshold to draw.
+    for model in (
+        classifier,
+        EmotionClassifier(
+            classifier.model,
+            tokenizer,
+            classifier.label_space,
+            calibration=Calibration(decision="bias", biases=[0.3, -0.1, 0.0, -0.2]),
+        ),
+    ):
+        (e,) = model.explain(TEXT, "grad_x_input")
+        curve = deletion_curve(model, e)
+        assert curve.threshold is None and _threshold_lines(curve) == []
+    # Multi-label: the explained label's tuned threshold, or the default rule's when untuned.
+    tuned = _multi_label(tokenizer, [0.2, 0.35, 0.6, 0.8])
+    for e in tuned.explain(TEXT, "grad_x_input", target=["sadness", "fear"]):
+        curve = deletion_curve(tuned, e)
+        expected = [0.2, 0.35, 0.6, 0.8][e.target_index]
+        assert curve.threshold == expected and _threshold_lines(curve) == [expected]
+    untuned = _multi_label(tokenizer)
+    (e,) = untuned.explain(TEXT, "grad_x_input", target="joy")
+    assert _threshold_lines(deletion_curve(untuned, e)) == [0.5]
 
 
 # ---- rendering ---------------------------------------------------------------------------------

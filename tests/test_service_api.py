@@ -347,11 +347,16 @@ def test_explain(sqlite_client: TestClient, classifier: EmotionClassifier) -> No
     assert 0 <= body["probability"] <= 1
     assert body["method"] == "grad_x_input"
     assert body["words"]
-    found = [w for w in body["words"] if w["end"] > w["start"]]
-    assert len(found) >= 4
-    for word in found:
-        assert text[word["start"] : word["end"]].lower() == word["word"].lower()
-    starts = [w["start"] for w in found]
+    # Every word points at the part of the text it was cleaned from: "don't" -> "do not".
+    for word in body["words"]:
+        assert word["end"] > word["start"] and text[word["start"] : word["end"]] == word["source"]
+    assert [(w["word"], w["source"]) for w in body["words"]][-4:] == [
+        ("alone,", "alone,"),
+        ("do", "don't"),
+        ("not", "don't"),
+        ("you?", "you?"),
+    ]
+    starts = [w["start"] for w in body["words"]]
     assert starts == sorted(starts)
     chosen = sqlite_client.post("/v1/explain", json={"text": text, "label": "fear"}).json()
     assert chosen["label"] == "fear"
@@ -362,6 +367,20 @@ def test_explain(sqlite_client: TestClient, classifier: EmotionClassifier) -> No
     method = sqlite_client.post("/v1/explain", json={"text": text, "method": "magic"})
     assert method.status_code == 422
     assert "method" in method.json()["detail"]
+
+
+def test_explain_offsets_are_code_points_of_the_original_text(sqlite_client: TestClient) -> None:
+    # An emoji is one code point (two UTF-16 units); words after it must not shift, and words
+    # cleaning rewrote ('loooove', the emoji, ':(') point at what the user typed.
+    text = "i loooove this song 😍 ... so nervous about tomorrow :("
+    body = sqlite_client.post("/v1/explain", json={"text": text}).json()
+    pairs = [(w["word"], w["source"], text[w["start"] : w["end"]]) for w in body["words"]]
+    assert all(source == typed for _, source, typed in pairs)
+    cleaned_from = {word: source for word, source, _ in pairs}
+    assert cleaned_from["love"] == "loooove" and cleaned_from["smiling"] == "😍"
+    assert cleaned_from["nervous"] == "nervous" and cleaned_from["tomorrow"] == "tomorrow"
+    assert cleaned_from["sad"] == ":("
+    assert {source for _, source, _ in pairs} == set(text.split())
 
 
 # ---- auth ----------------------------------------------------------------------------------

@@ -175,6 +175,27 @@ def test_analyse_shows_the_models_emotion(page: Any, service: Service) -> None:
     assert decided.get_attribute("data-label") == api["label"]
 
 
+def test_highlights_are_the_words_typed_after_an_emoji(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    # The API counts code points, a JavaScript string UTF-16 units: before the fix, every
+    # highlight after the emoji was shifted ('nervou|s', 'tomorro w'), and the words cleaning
+    # rewrote (loooove, the emoji, ':(') were never highlighted.
+    text = "i loooove this song 😍 ... so nervous about tomorrow :("
+    page.fill("#text-input", text)
+    page.uncheck("#store-input")
+    page.click("#analyse-button")
+
+    highlights = page.locator("#explanation .w")
+    expect(highlights).to_have_count(len(text.split()))
+    assert highlights.all_text_contents() == text.split()
+    assert page.locator("#explanation").text_content() == text
+    sad = highlights.filter(has_text=":(")
+    assert "read as “sad”" in (sad.get_attribute("title") or "")
+    emoji = highlights.filter(has_text="😍")
+    assert "read as “smiling face with heart-eyes”" in (emoji.get_attribute("title") or "")
+
+
 def test_upload_runs_a_job_and_downloads_the_result(page: Any, service: Service) -> None:
     from playwright.sync_api import expect
 

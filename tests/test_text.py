@@ -364,3 +364,114 @@ def test_cleaning_throughput_reports_a_rate() -> None:
         cleaning_throughput(["x"], repeats=0)
     with pytest.raises(ValueError, match="empty"):
         cleaning_throughput([])
+
+
+# --- alignment: each cleaned word traced back to the user's text --------------------------------
+
+# (text, [(cleaned word, the substring of text it came from), ...]) for every word of the output.
+ALIGNED = [
+    (
+        "i loooove this song 😍 ... so nervous about tomorrow :(",
+        [("i", "i"), ("love", "loooove"), ("this", "this"), ("song", "song")]
+        + [(w, "😍") for w in ("smiling", "face", "with", "heart-eyes")]
+        + [("..", "..."), ("so", "so"), ("nervous", "nervous"), ("about", "about")]
+        + [("tomorrow", "tomorrow"), ("sad", ":(")],
+    ),
+    # emoticons keep their repeated last character and trailing punctuation outside
+    (
+        "great :))) . XD <333",
+        [("great", "great"), ("smile", ":)))"), (".", "."), ("laugh", "XD"), ("love", "<333")],
+    ),
+    # links and mentions vanish, a hashtag's word comes from the whole '#tag'
+    (
+        "@bob: so #blessed http://t.co/x yes",
+        [("so", "so"), ("blessed", "#blessed"), ("yes", "yes")],
+    ),
+    # slang expands to several words of one source, also across extra whitespace
+    (
+        "IDK   what  u mean",
+        [(w, "IDK") for w in ("i", "do", "not", "know")]
+        + [("what", "what"), ("you", "u"), ("mean", "mean")],
+    ),
+    ("i don  t care", [("i", "i"), ("do", "don  t"), ("not", "don  t"), ("care", "care")]),
+    ("plzzz omgggg", [("please", "plzzz")] + [(w, "omgggg") for w in ("oh", "my", "god")]),
+    # entities and tags
+    (
+        "tom &amp; jerry<br/>rock",
+        [("tom", "tom"), ("&", "&amp;"), ("jerry", "jerry"), ("rock", "rock")],
+    ),
+    # one emoji run capped and named; an emoji glued to a word stays apart from it
+    (
+        "😂😂😂😂 café😍",
+        [(w, "😂😂😂😂") for w in "face with tears of joy".split() * 2]
+        + [("café", "café")]
+        + [(w, "😍") for w in ("smiling", "face", "with", "heart-eyes")],
+    ),
+    # combining characters count as characters of their own, as in any Python str
+    ("e\u0301te NAI\u0308VE", [("e\u0301te", "e\u0301te"), ("nai\u0308ve", "NAI\u0308VE")]),
+    # a character that lowercases to two ('İ' -> 'i̇') still comes from one
+    ("İstanbul !!!!!", [("i\u0307stanbul", "İstanbul"), ("!!", "!!!!!")]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), ALIGNED, ids=[t for t, _ in ALIGNED])
+def test_alignment_traces_each_word_to_the_users_text(
+    text: str, expected: list[tuple[str, str]], cleaner: TextCleaner
+) -> None:
+    aligned = cleaner.align(text)
+    assert aligned.text == cleaner.clean(text) and aligned.source == text
+    words = aligned.text.split()
+    sources = [text[start:end] for start, end in aligned.word_spans()]
+    assert list(zip(words, sources, strict=True)) == expected
+
+
+# Hard cases for the alignment to reproduce clean() on: every stage, Unicode corners.
+TRICKY = [
+    "",
+    "   ",
+    "OMG I loooove this!!!! 😂 http://t.co/x @bob",
+    "<p>Tom &amp; Jerry&#39;s &ampxyz &lt;3</p> <!-- c --> a<b and c>d",
+    "RT @user: www.x.com/#tag #😍 #1️⃣ 1️⃣ #️⃣ 👨‍👩‍👧 👍🏽 🇫🇷 ❤️ 🥰",
+    "don’t DON'T Idk idk. u.s. rock'n'roll hmmmm gooood soooo 1000000",
+    ":D :DDDD :'( :)) :). <3<3 XD xd",
+    "ΟΔΟΣ İİİ ß ǅungla Ⅻ e\u0301\u0301 \u200d \u00a0 \x1c x\ty\nz",
+    "😍😍😍!!!!... ¡¡¡¡ ¿¿¿",
+    "half a pair \ud800 here",
+]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {},
+        {"lowercase": False},
+        {"contract_repeated_chars": False},
+        {"normalize_slang": False, "max_repeated_chars": 1},
+        {"emoji_to_words": False, "strip_html": False, "strip_urls": False},
+    ],
+)
+def test_alignment_gives_the_cleaned_text_and_spans_inside_the_source(
+    config: dict[str, object],
+) -> None:
+    cleaner = TextCleaner(CleaningConfig.model_validate(config))
+    for text in TRICKY:
+        aligned = cleaner.align(text)
+        assert aligned.text == cleaner.clean(text), text
+        assert len(aligned.starts) == len(aligned.ends) == len(aligned.text)
+        spans = aligned.word_spans()
+        assert len(spans) == len(aligned.text.split())
+        for (start, end), word in zip(spans, aligned.text.split(), strict=True):
+            assert 0 <= start < end <= len(text), (text, word)
+            assert text[start:end].strip(), (text, word)  # made from something, not space
+        assert [s for s, _ in spans] == sorted(s for s, _ in spans)  # text order
+
+
+def test_alignment_of_an_unchanged_text_is_the_identity(cleaner: TextCleaner) -> None:
+    aligned = cleaner.align("so nervous about tomorrow")
+    assert aligned.starts == tuple(range(len(aligned.text)))
+    assert aligned.ends == tuple(range(1, len(aligned.text) + 1))
+    assert aligned.source_span(3, 10) == (3, 10)
+    with pytest.raises(ValueError, match="start < end"):
+        aligned.source_span(4, 4)
+    with pytest.raises(TypeError, match="expects a str, got NoneType"):
+        cleaner.align(None)  # type: ignore[arg-type]

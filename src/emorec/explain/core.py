@@ -21,6 +21,7 @@ ones the classifier decides with.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "BASELINES",
     "METHODS",
     "Explanation",
+    "Segment",
     "attention_rollout",
     "encode_words",
     "explain",
@@ -69,6 +71,24 @@ CAPTUM_INSTALL_HINT = 'pip install "emorec[explain]" (or: pip install captum)'
 _IG_BATCH = 64
 
 
+@dataclass(frozen=True)
+class Segment:
+    """One word of the user's text and the summed score of the cleaned words made from it.
+
+    ``text`` is the user's substring (``':('``, ``'😍'``, ``'loooove'``) at code-point offsets
+    ``start:end`` of :attr:`Explanation.text` (None when the explanation has no spans);
+    ``words`` are the indices of the cleaned words it covers and ``clean`` those words
+    (``'sad'``, ``'smiling face with heart-eyes'``, ``'love'``).
+    """
+
+    text: str
+    start: int | None
+    end: int | None
+    score: float
+    words: tuple[int, ...]
+    clean: str
+
+
 @dataclass
 class Explanation:
     """Which words of one text drive one emotion.
@@ -80,6 +100,13 @@ class Explanation:
     sub-token view (``token_words[i]`` is the word of token i, None for special tokens);
     ``attentions`` (layers, heads, T, T) are the model's attention weights over ``tokens``.
     ``completeness_gap`` is set by ``integrated_gradients`` only.
+
+    ``spans[i]`` is the part of the user's ``text`` that word i was cleaned from, as
+    ``(start, end)`` code-point offsets (Python ``str`` indices, end exclusive):
+    ``text[slice(*spans[i])]`` is ``sources[i]`` (``':('`` for the word ``'sad'``,
+    ``'loooove'`` for ``'love'``). Several words can share one span (an emoji's name, an
+    expanded abbreviation); :meth:`segments` merges them into the user's words. Empty when
+    unknown (an Explanation built by hand): the words stand for themselves.
     """
 
     text: str
@@ -95,15 +122,63 @@ class Explanation:
     token_words: list[int | None] = field(default_factory=list)
     token_scores: list[float] = field(default_factory=list)
     attentions: np.ndarray | None = field(default=None, repr=False)
+    spans: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def target_probability(self) -> float:
         return self.probabilities[self.target]
 
+    @property
+    def sources(self) -> list[str]:
+        """For each word, the substring of ``text`` it was cleaned from (the word when unknown)."""
+        if not self.spans:
+            return list(self.words)
+        return [self.text[start:end] for start, end in self.spans]
+
+    def segments(self) -> list[Segment]:
+        """The user's words: runs of words cleaned from overlapping parts of ``text`` merged,
+        their scores summed (scores are additive, as sub-token scores are summed to words).
+
+        ``'so nervous :('`` cleaned to ``'so nervous sad'`` gives segments ``so``,
+        ``nervous`` and ``:(``; an emoji whose name is four words is one segment.
+        """
+        if not self.spans:
+            return [
+                Segment(word, None, None, score, (i,), word)
+                for i, (word, score) in enumerate(zip(self.words, self.scores, strict=True))
+            ]
+        groups: list[list[int]] = []
+        end = -1
+        for i, (start, stop) in enumerate(self.spans):
+            if groups and start < end:
+                groups[-1].append(i)
+                end = max(end, stop)
+            else:
+                groups.append([i])
+                end = stop
+        segments = []
+        for group in groups:
+            start = min(self.spans[i][0] for i in group)
+            stop = max(self.spans[i][1] for i in group)
+            segments.append(
+                Segment(
+                    text=self.text[start:stop],
+                    start=start,
+                    end=stop,
+                    score=float(sum(self.scores[i] for i in group)),
+                    words=tuple(group),
+                    clean=" ".join(self.words[i] for i in group),
+                )
+            )
+        return segments
+
     def top(self, k: int = 10) -> list[tuple[str, float]]:
-        """The ``k`` words with the highest scores, highest first."""
-        order = np.argsort(-np.asarray(self.scores, dtype=np.float64), kind="stable")
-        return [(self.words[i], self.scores[i]) for i in order[:k]]
+        """The ``k`` highest-scoring words of the user's text (:meth:`segments`), highest first."""
+        segments = self.segments()
+        order = np.argsort(
+            -np.asarray([s.score for s in segments], dtype=np.float64), kind="stable"
+        )
+        return [(segments[i].text, segments[i].score) for i in order[:k]]
 
     def to_dict(self, attentions: bool = False) -> dict[str, Any]:
         """JSON-ready fields; the attention tensor only when ``attentions`` is true."""
@@ -117,6 +192,9 @@ class Explanation:
             "probabilities": self.probabilities,
             "words": self.words,
             "scores": self.scores,
+            "spans": [list(span) for span in self.spans],
+            "sources": self.sources,
+            "segments": [dataclasses.asdict(segment) for segment in self.segments()],
             "completeness_gap": self.completeness_gap,
             "tokens": self.tokens,
             "token_words": self.token_words,
@@ -306,6 +384,14 @@ def explain(
     if not isinstance(text, str):
         raise DataError(f"text must be a string, got {type(text).__name__}.")
     clean_text = classifier.clean([text])[0]
+    # Where each cleaned word came from in the user's text ('sad' from ':(', 'love' from
+    # 'loooove'), so that plots and highlights show the user's words.
+    aligned = classifier.cleaner.align(text)
+    if aligned.text != clean_text:
+        raise RuntimeError(
+            "TextCleaner.align and TextCleaner.clean disagree on this text "
+            f"({aligned.text!r} vs {clean_text!r}); please report this as a bug in emorec.text."
+        )
     encoded = encode_words(classifier, clean_text)
     device = next(model.parameters()).device
     inputs = {name: torch.from_numpy(ids).to(device) for name, ids in encoded.inputs.items()}
@@ -379,6 +465,7 @@ def explain(
                     token_words=encoded.token_words,
                     token_scores=[float(s) for s in token_scores],
                     attentions=weights if attentions else None,
+                    spans=aligned.word_spans(),
                 )
             )
     return results

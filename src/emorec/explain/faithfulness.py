@@ -37,8 +37,10 @@ class DeletionCurve:
     """Target probability as words are removed, most- and least-important first.
 
     ``removed[i]`` words are masked at step i (``fractions[i]`` of the words); step 0 is the
-    full text. ``threshold`` is the decision threshold of ``target`` (multi-label: its tuned
-    threshold; otherwise :data:`~emorec.calibrate.DEFAULT_THRESHOLD`), drawn on the plot.
+    full text. ``threshold`` is the probability ``target`` must reach to be decided, drawn on
+    the plot: multi-label, its tuned threshold (:data:`~emorec.calibrate.DEFAULT_THRESHOLD`
+    when untuned). Single-label it is None: the decision is an argmax (with offsets), so no
+    fixed probability decides, and a 0.5 line would mean nothing.
     """
 
     target: str
@@ -50,7 +52,7 @@ class DeletionCurve:
     aopc: float
     aopc_least_first: float
     area_between: float
-    threshold: float
+    threshold: float | None
 
     @property
     def full_probability(self) -> float:
@@ -67,11 +69,14 @@ def _steps(n_words: int, max_steps: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_words, max_steps + 1)).astype(np.int64))
 
 
-def _threshold(classifier: EmotionClassifier, index: int) -> float:
+def _threshold(classifier: EmotionClassifier, index: int) -> float | None:
+    """The probability label ``index`` must pass to be decided; None when none does."""
     calibration = classifier.calibration
-    if calibration.multi_label and calibration.thresholds is not None:
+    if not calibration.multi_label:
+        return None  # argmax, with or without offsets: no probability threshold
+    if calibration.thresholds is not None:
         return float(calibration.thresholds[index])
-    return DEFAULT_THRESHOLD
+    return DEFAULT_THRESHOLD  # what Calibration.decide uses for an untuned multi-label model
 
 
 def deletion_curve(

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
 from emorec._io import atomic_path, atomic_write_json, atomic_write_text
 from emorec.errors import ConfigError
-from emorec.explain.core import Explanation
+from emorec.explain.core import Explanation, Segment
 from emorec.explain.faithfulness import DeletionCurve
 
 __all__ = [
@@ -63,6 +64,30 @@ def _text(label: str) -> str:
     return label.replace("$", r"\$")
 
 
+@lru_cache(maxsize=1)
+def _drawable() -> frozenset[int]:
+    """Code points the figures' font has glyphs for (DejaVu Sans: some emoji, not all)."""
+    from matplotlib.font_manager import FontProperties, findfont
+    from matplotlib.ft2font import FT2Font
+
+    return frozenset(FT2Font(findfont(FontProperties())).get_charmap())
+
+
+def _can_draw(text: str) -> bool:
+    drawable = _drawable()
+    return bool(text.strip()) and all(ord(c) in drawable or c.isspace() for c in text)
+
+
+def _rewritten(segment: Segment) -> bool:
+    """Whether cleaning did more to the segment than lowercase it."""
+    return segment.text.casefold() != segment.clean.casefold()
+
+
+def _segment_label(segment: Segment) -> str:
+    """The user's word; its cleaned form in brackets where the font cannot draw it (🥰)."""
+    return _text(segment.text if _can_draw(segment.text) else f"[{segment.clean}]")
+
+
 def _title(explanation: Explanation) -> str:
     return _text(
         f"{explanation.method}: {explanation.target} (p = {explanation.target_probability:.3f})"
@@ -72,24 +97,30 @@ def _title(explanation: Explanation) -> str:
 def plot_word_importance(
     explanations: Sequence[Explanation], path: str | Path, max_words: int = 30
 ) -> Path:
-    """Horizontal bars, one panel per explanation, words in text order (the ``max_words``
+    """Horizontal bars, one panel per explanation, the user's words (:meth:`~Explanation.
+    segments`: ``:(`` rather than its cleaned ``sad``) in text order (the ``max_words``
     largest by |score| for longer texts)."""
-    keep = []
+    return _save(_word_importance_figure(explanations, max_words), Path(path))
+
+
+def _word_importance_figure(explanations: Sequence[Explanation], max_words: int) -> Any:
+    panels = []
     for e in explanations:
-        scores = np.asarray(e.scores)
+        segments = e.segments()
+        scores = np.asarray([s.score for s in segments])
         top = np.sort(np.argsort(-np.abs(scores), kind="stable")[:max_words])
-        keep.append(top)
-    height = sum(0.28 * len(k) + 0.9 for k in keep)
+        panels.append([segments[i] for i in top])
+    height = sum(0.28 * len(p) + 0.9 for p in panels)
     fig, axes = _figure(7.0, max(2.5, height), nrows=len(explanations))
-    for ax, e, index in zip(axes, explanations, keep, strict=True):
-        scores = np.asarray(e.scores)[index]
+    for ax, e, segments in zip(axes, explanations, panels, strict=True):
+        scores = np.asarray([s.score for s in segments])
         colours = [np.array(_POSITIVE if s >= 0 else _NEGATIVE) / 255 for s in scores]
-        ax.barh(np.arange(len(index)), scores, color=colours)
-        ax.set_yticks(np.arange(len(index)), [_text(e.words[i]) for i in index])
+        ax.barh(np.arange(len(segments)), scores, color=colours)
+        ax.set_yticks(np.arange(len(segments)), [_segment_label(s) for s in segments])
         ax.invert_yaxis()  # first word on top
         ax.axvline(0.0, color="black", linewidth=0.8)
         ax.set(title=_title(e), xlabel="relevance")
-    return _save(fig, Path(path))
+    return fig
 
 
 def plot_attention(
@@ -111,7 +142,7 @@ def plot_attention(
         raise ConfigError(f"head must be in [0, {n_heads}) or None; got {head}.")
     per_layer = weights.mean(axis=0) if layer is None else weights[layer]  # (heads, T, T)
     matrix = per_layer.mean(axis=0) if head is None else per_layer[head]  # (T, T)
-    tokens = [_text(t) for t in explanation.tokens]
+    tokens = _token_labels(explanation)
     side = max(4.0, 0.3 * len(tokens) + 2.0)
     fig, (ax,) = _figure(side + 1.0, side)
     image = ax.imshow(matrix, cmap="viridis", vmin=0.0)
@@ -126,14 +157,37 @@ def plot_attention(
     return _save(fig, Path(path))
 
 
+def _token_labels(explanation: Explanation) -> list[str]:
+    """The tokens, the first one of a word cleaning changed marked with the user's word
+    (``sad ← :(``), so the heatmap reads against the text that was typed."""
+    labels = [_text(t) for t in explanation.tokens]
+    if not explanation.spans:
+        return labels
+    marked: set[int | None] = set()
+    owner = {w: s for s in explanation.segments() for w in s.words}  # word → its segment
+    for i, word in enumerate(explanation.token_words):
+        if word is None or owner[word].start in marked:
+            continue
+        segment = owner[word]
+        marked.add(segment.start)
+        if _rewritten(segment) and _can_draw(segment.text):
+            labels[i] = f"{labels[i]} ← {_text(segment.text)}"
+    return labels
+
+
 def plot_deletion_curves(
     curves: Sequence[DeletionCurve], path: str | Path, large_drop: float = LARGE_DROP
 ) -> Path:
     """Target probability vs share of words removed, one panel per curve.
 
-    A red line marks the decision threshold; steps where the most-important-first curve falls
-    by at least ``large_drop`` are shaded.
+    A red line marks the decision threshold where one decides (multi-label: the label's
+    threshold; single-label decides by argmax, so none is drawn); steps where the
+    most-important-first curve falls by at least ``large_drop`` are shaded.
     """
+    return _save(_deletion_figure(curves, large_drop), Path(path))
+
+
+def _deletion_figure(curves: Sequence[DeletionCurve], large_drop: float) -> Any:
     fig, axes = _figure(6.5, 3.6 * len(curves), nrows=len(curves))
     for ax, curve in zip(axes, curves, strict=True):
         x, most = np.asarray(curve.fractions), np.asarray(curve.most_first)
@@ -149,9 +203,10 @@ def plot_deletion_curves(
             markersize=3,
             label=f"least important first (AOPC {curve.aopc_least_first:.3f})",
         )
-        ax.axhline(
-            curve.threshold, color="red", linewidth=1.2, label=f"threshold {curve.threshold:g}"
-        )
+        if curve.threshold is not None:
+            ax.axhline(
+                curve.threshold, color="red", linewidth=1.2, label=f"threshold {curve.threshold:g}"
+            )
         ax.set(
             xlim=(0, 1),
             ylim=(0, 1.02),
@@ -162,7 +217,7 @@ def plot_deletion_curves(
             ),
         )
         ax.legend(fontsize=8, loc="best")
-    return _save(fig, Path(path))
+    return fig
 
 
 def _colour(score: float, scale: float) -> str:
@@ -171,17 +226,40 @@ def _colour(score: float, scale: float) -> str:
     return f"rgba({rgb[0]}, {rgb[1]}, {rgb[2]}, {alpha:.3f})"
 
 
+def _highlighted(e: Explanation) -> str:
+    """HTML of the user's text, each segment in a span coloured by its score."""
+    segments = e.segments()
+    scale = max((abs(s.score) for s in segments), default=0.0)
+
+    def span(segment: Segment) -> str:
+        title = f"{segment.score:+.4f}"
+        if _rewritten(segment):
+            title += f" (read as: {segment.clean})"
+        return (
+            f'<span style="background:{_colour(segment.score, scale)}" '
+            f'title="{html.escape(title)}">{html.escape(segment.text)}</span>'
+        )
+
+    if not e.spans:  # no alignment: the cleaned words, one after the other
+        return " ".join(span(segment) for segment in segments)
+    parts, position = [], 0
+    for segment in segments:
+        start, end = cast(int, segment.start), cast(int, segment.end)  # known with spans
+        parts += [html.escape(e.text[position:start]), span(segment)]
+        position = end
+    parts.append(html.escape(e.text[position:]))
+    return "".join(parts)
+
+
 def render_html(
     explanations: Sequence[Explanation], curves: Sequence[DeletionCurve] | None = None
 ) -> str:
-    """A standalone page: each word's background coloured by its relevance (all text escaped)."""
+    """A standalone page: the user's text with each word's background coloured by its
+    relevance (all text escaped). Words cleaning rewrote show as typed (``:(``), their
+    cleaned form (``sad``) in the hover title."""
     sections = []
     for i, e in enumerate(explanations):
-        scale = float(np.max(np.abs(e.scores))) if e.scores else 0.0
-        words = " ".join(
-            f'<span style="background:{_colour(s, scale)}" title="{s:+.4f}">{html.escape(w)}</span>'
-            for w, s in zip(e.words, e.scores, strict=True)
-        )
+        words = _highlighted(e)
         facts = [f"p = {e.target_probability:.3f}", f"method: {html.escape(e.method)}"]
         if e.completeness_gap is not None:
             facts.append(f"completeness gap {e.completeness_gap:.3g}")

@@ -275,26 +275,6 @@ def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
     )
 
 
-def _word_offsets(text: str, words: list[str]) -> list[tuple[int, int]]:
-    """Character spans of the cleaned ``words`` in the original ``text``, in order.
-
-    Cleaning lowercases and rewrites some tokens (emoji names, expanded slang); a word not
-    found after the previous one gets an empty span at the current position.
-    """
-    lowered = text.lower()
-    spans = []
-    cursor = 0
-    for word in words:
-        start = lowered.find(word.lower(), cursor)
-        if start < 0 or not word:
-            spans.append((cursor, cursor))
-            continue
-        end = start + len(word)
-        spans.append((start, end))
-        cursor = end
-    return spans
-
-
 def _explainer(state: ServiceState) -> EmotionClassifier:
     """A PyTorch classifier for explanations (the served one may run ONNX)."""
     if state.classifier.model is not None:
@@ -337,16 +317,19 @@ def explain(body: ExplainRequest, state: StateDep) -> ExplainResponse:
             (explanation,) = classifier.explain(
                 body.text, body.method, body.label, attentions=False
             )
-    spans = _word_offsets(body.text, explanation.words)
     return ExplainResponse(
         text=body.text,
         label=explanation.target,
         probability=explanation.target_probability,
         method=explanation.method,
         words=[
-            WordScore(word=word, start=start, end=end, score=float(score))
-            for word, score, (start, end) in zip(
-                explanation.words, explanation.scores, spans, strict=True
+            WordScore(word=word, source=source, start=start, end=end, score=float(score))
+            for word, source, (start, end), score in zip(
+                explanation.words,
+                explanation.sources,
+                explanation.spans,
+                explanation.scores,
+                strict=True,
             )
         ],
     )

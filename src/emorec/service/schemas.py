@@ -81,12 +81,18 @@ class ExplainRequest(_Model):
 
 
 class WordScore(BaseModel):
-    word: str
-    start: int = Field(
-        description="Character offset of the word in the original text; start == end when "
-        "the word comes from cleaning (an emoji's name, an expanded contraction)."
+    """One word the model saw, and the part of the request's text it was cleaned from."""
+
+    word: str = Field(description="The word after cleaning, as the model saw it ('sad').")
+    source: str = Field(
+        description="The part of the text the word was cleaned from (':('), text[start:end]. "
+        "Words cleaned from one part share it: an emoji's name, an expanded abbreviation."
     )
-    end: int
+    start: int = Field(
+        description="Offset of source in text, in Unicode code points (Python str indices), "
+        "not UTF-16 code units: in JavaScript index Array.from(text), not text.slice()."
+    )
+    end: int = Field(description="End of source in text (exclusive), in code points.")
     score: float = Field(description="Relevance for the label (positive: supports it).")
 
 

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from emorec.text.cleaner import CleaningConfig, TextCleaner
+from emorec.text.cleaner import AlignedText, CleaningConfig, TextCleaner
 
-__all__ = ["CleaningConfig", "TextCleaner"]
+__all__ = ["AlignedText", "CleaningConfig", "TextCleaner"]

@@ -21,6 +21,7 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 from types import MappingProxyType
@@ -234,28 +235,176 @@ def _repair_elongation(word: str, cap: int) -> str:
     return capped
 
 
-def _strip_html(text: str) -> str:
-    if "<" in text:
-        text = _HTML_TAG.sub(" ", text)
-    if "&" in text:
-        text = html.unescape(text)
-    return text
+# ---------------------------------------------------------------------------------------------
+# Stages. Each one rewrites a text (``__call__``, the fast path used for training and
+# prediction) and can say which spans it rewrote (``align``), so that every character of a
+# cleaned text can be traced back to the original substring it came from. Both paths are
+# built from the same pattern and replacement, so they cannot disagree on the text.
+
+# For each character of a text: where in the original text it came from, [start, end).
+_Spans = tuple[list[int], list[int]]
+# A rewrite of text[start:end] into a replacement string.
+_Edit = tuple[int, int, str]
 
 
-def _strip_urls(text: str) -> str:
+def _apply_edits(text: str, spans: _Spans, edits: Iterable[_Edit]) -> tuple[str, _Spans]:
+    """Rewrite ``text`` by ``edits`` (in order, not overlapping) and carry the spans along.
+
+    Every character of a replacement comes from the whole rewritten part: ':(' -> 'sad' gives
+    's', 'a' and 'd' the span of ':('. Untouched characters keep their own span.
+    """
+    starts, ends = spans
+    pieces: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    done = 0  # text[:done] is already in pieces
+    for start, end, replacement in edits:
+        pieces.append(text[done:start])
+        new_starts += starts[done:start]
+        new_ends += ends[done:start]
+        if start < end:
+            first, last = min(starts[start:end]), max(ends[start:end])
+        else:  # an insertion: it comes from no character, say from the point it sits at
+            first = last = starts[start] if start < len(starts) else (ends[-1] if ends else 0)
+        pieces.append(replacement)
+        new_starts += [first] * len(replacement)
+        new_ends += [last] * len(replacement)
+        done = end
+    if not pieces:
+        return text, spans
+    pieces.append(text[done:])
+    new_starts += starts[done:]
+    new_ends += ends[done:]
+    return "".join(pieces), (new_starts, new_ends)
+
+
+def _rewrite(text: str, edits: Iterable[_Edit]) -> str:
+    """``text`` with ``edits`` applied, without spans."""
+    pieces: list[str] = []
+    done = 0
+    for start, end, replacement in edits:
+        pieces += [text[done:start], replacement]
+        done = end
+    return "".join(pieces) + text[done:] if pieces else text
+
+
+class _Stage:
+    """One cleaning step: ``fn`` rewrites a text (the fast path of :meth:`TextCleaner.clean`);
+    ``align`` rewrites it the same way and carries the spans along. Most stages list the
+    parts they rewrite in ``edits``; ``align`` applies those."""
+
+    fn: Callable[[str], str]
+
+    def edits(self, text: str) -> list[_Edit]:
+        raise NotImplementedError
+
+    def align(self, text: str, spans: _Spans) -> tuple[str, _Spans]:
+        return _apply_edits(text, spans, self.edits(text))
+
+
+class _RegexStage(_Stage):
+    """``pattern.sub(repl, text)``. ``may_match``: a substring every match holds, or a cheap
+    test, that skips most texts without running the regex."""
+
+    def __init__(
+        self,
+        pattern: re.Pattern[str],
+        repl: str | Callable[[re.Match[str]], str],
+        may_match: str | Callable[[str], bool] | None = None,
+    ) -> None:
+        self._pattern = pattern
+        self._repl = repl
+        sub = pattern.sub
+        if may_match is None:
+            self._could_match: Callable[[str], bool] = lambda text: True
+            self.fn = lambda text: sub(repl, text)
+        elif isinstance(may_match, str):
+            needle = may_match
+            self._could_match = lambda text: needle in text
+            self.fn = lambda text: sub(repl, text) if needle in text else text
+        else:
+            test = self._could_match = may_match
+            self.fn = lambda text: sub(repl, text) if test(text) else text
+
+    def edits(self, text: str) -> list[_Edit]:
+        if not self._could_match(text):
+            return []
+        repl = self._repl
+        # re.sub scans exactly as finditer does, and expands a template as Match.expand.
+        if isinstance(repl, str):
+            return [(m.start(), m.end(), m.expand(repl)) for m in self._pattern.finditer(text)]
+        return [(m.start(), m.end(), repl(m)) for m in self._pattern.finditer(text)]
+
+
+class _LowercaseStage(_Stage):
+    fn = staticmethod(str.lower)
+
+    def align(self, text: str, spans: _Spans) -> tuple[str, _Spans]:
+        lowered = text.lower()
+        if len(lowered) == len(text):  # lowercasing never shortens a character: one to one
+            return lowered, spans
+        # A few characters grow ('İ' -> 'i̇'): each piece comes from its character.
+        starts, ends = spans
+        widths = [len(char.lower()) for char in text]
+        new_starts = [s for s, n in zip(starts, widths, strict=True) for _ in range(n)]
+        new_ends = [e for e, n in zip(ends, widths, strict=True) for _ in range(n)]
+        if len(new_starts) != len(lowered):  # context-dependent casing: trace to the whole
+            first, last = (min(starts), max(ends)) if starts else (0, 0)
+            new_starts, new_ends = [first] * len(lowered), [last] * len(lowered)
+        return lowered, (new_starts, new_ends)
+
+
+def _collapse_whitespace(text: str) -> str:
+    return " ".join(text.split())
+
+
+class _WhitespaceStage(_Stage):
+    """Collapse whitespace: words joined by one space, none at the ends."""
+
+    fn = staticmethod(_collapse_whitespace)
+
+    def align(self, text: str, spans: _Spans) -> tuple[str, _Spans]:
+        starts, ends = spans
+        new_starts: list[int] = []
+        new_ends: list[int] = []
+        cursor = 0
+        for word in text.split():
+            # Only whitespace lies between the cursor and the word, so find() lands on it.
+            at = text.find(word, cursor)
+            if new_starts:  # the joining space sits between the two words' sources
+                gap = new_ends[-1]
+                new_starts.append(gap)
+                new_ends.append(max(gap, starts[at]))
+            new_starts += starts[at : at + len(word)]
+            new_ends += ends[at : at + len(word)]
+            cursor = at + len(word)
+        return _collapse_whitespace(text), (new_starts, new_ends)
+
+
+def _unescape_entity(match: re.Match[str]) -> str:
+    return html.unescape(match.group())
+
+
+# html.unescape's own entity pattern (its module-private _charref): unescaping match by match
+# gives html.unescape's text, and each entity's span.
+_ENTITY = re.compile(r"&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)")
+
+
+def _has_url_prefix(text: str) -> bool:
     # Cheap substring tests first: most texts hold no link, and the case-insensitive regex
     # cannot skip ahead on a literal prefix. "ww." also covers "Www.".
-    if "://" not in text and "ww." not in text and "WW." not in text:
-        return text
-    return _URL.sub(" ", text)
+    return "://" in text or "ww." in text or "WW." in text
 
 
-def _strip_mentions(text: str) -> str:
-    return _MENTION.sub(" ", text) if "@" in text else text
+_MARKUP_STAGES = (
+    _RegexStage(_HTML_TAG, " ", "<"),
+    _RegexStage(_ENTITY, _unescape_entity, "&"),
+)
 
 
-def _strip_hashtag_symbol(text: str) -> str:
-    return _HASHTAG.sub(r"\1", text) if "#" in text else text
+_URL_STAGE = _RegexStage(_URL, " ", _has_url_prefix)
+_MENTION_STAGE = _RegexStage(_MENTION, " ", "@")
+_HASHTAG_STAGE = _RegexStage(_HASHTAG, r"\1", "#")
 
 
 # Every emoji sequence lies inside a run of non-ASCII, non-space characters, apart from the
@@ -273,14 +422,133 @@ def _name_emoji_run(run: str) -> str:
     return emoji.replace_emoji(run, replace=_emoji_name)
 
 
+def _emoji_run_edits(run: str) -> list[_Edit]:
+    """The emoji of ``run`` and their names, so 'é😍' traces 'é' and the name apart."""
+    named: list[tuple[str, str]] = []
+
+    def record(chars: str, data: dict[str, Any]) -> str:
+        name = _emoji_name(chars, data)
+        named.append((chars, name))
+        return name
+
+    emoji.replace_emoji(run, replace=record)
+    edits: list[_Edit] = []
+    cursor = 0
+    for chars, name in named:
+        at = run.find(chars, cursor)
+        if at < 0:
+            break
+        edits.append((at, at + len(chars), name))
+        cursor = at + len(chars)
+    else:
+        if _rewrite(run, edits) == _name_emoji_run(run):
+            return edits
+    # The library put together its output otherwise: the whole run is one rewrite.
+    return [(0, len(run), _name_emoji_run(run))]
+
+
 def _emoji_to_words(text: str) -> str:
     if text.isascii():  # C-speed test; most English text stops here
         return text
     return _EMOJI_CANDIDATE.sub(lambda match: _name_emoji_run(match.group()), text)
 
 
-def _collapse_whitespace(text: str) -> str:
-    return " ".join(text.split())
+class _EmojiStage(_Stage):
+    fn = staticmethod(_emoji_to_words)
+
+    def edits(self, text: str) -> list[_Edit]:
+        if text.isascii():
+            return []
+        edits: list[_Edit] = []
+        for match in _EMOJI_CANDIDATE.finditer(text):
+            run = match.group()
+            if _name_emoji_run(run) != run:
+                offset = match.start()
+                edits += [(offset + a, offset + b, r) for a, b, r in _emoji_run_edits(run)]
+        return edits
+
+
+_EMOJI_STAGE = _EmojiStage()
+_LOWERCASE_STAGE = _LowercaseStage()
+_WHITESPACE_STAGE = _WhitespaceStage()
+
+
+def _not_ascii(text: str) -> bool:
+    return not text.isascii()
+
+
+class _RepeatStage(_Stage):
+    """Shorten character runs, repairing elongated words (``loooove`` -> ``love``)."""
+
+    def __init__(self, cap: int, slang: Mapping[str, str], keep_case: bool) -> None:
+        self._cap = cap
+        # One scan for runs of any character: "(.)\1\1\1*" is several times cheaper in re
+        # than a letter class with a {3,} repeat, and most texts have no run at all.
+        self._any_run = re.compile("(.)" + r"\1" * cap + r"\1*", re.DOTALL)
+        self._slang = slang
+        self._keep_case = keep_case
+
+    def _repair(self, word: str) -> str:
+        word = _repair_elongation(word, self._cap)
+        expansion = self._slang.get(word.lower())
+        if expansion is None:
+            return word
+        return _match_case(word, expansion) if self._keep_case else expansion
+
+    def edits(self, text: str) -> list[_Edit]:
+        edits: list[_Edit] = []
+        done = 0  # text[:done] is already rewritten
+        for run in self._any_run.finditer(text):
+            start, end = run.span()
+            char = run.group(1)
+            if start < done or char.isdigit() or char.isspace():
+                # inside a word already repaired; a number (1000000); or whitespace,
+                # which the last stage collapses anyway
+                continue
+            if char.isalpha():  # widen the run to its whole word
+                while start > done and text[start - 1].isalpha():
+                    start -= 1
+                while end < len(text) and text[end].isalpha():
+                    end += 1
+                fixed = self._repair(text[start:end])
+            else:
+                fixed = char * self._cap
+            edits.append((start, end, fixed))
+            done = end
+        return edits
+
+    def fn(self, text: str) -> str:
+        return _rewrite(text, self.edits(text))
+
+
+@dataclass(frozen=True)
+class AlignedText:
+    """A cleaned ``text`` and, for each of its characters, the span of ``source`` it came from.
+
+    Offsets are Python ``str`` indices (Unicode code points), end exclusive: character ``i``
+    of ``text`` was made from ``source[starts[i]:ends[i]]``. A character that cleaning wrote
+    (an emoji's name, an expanded slang word, a repaired elongation) comes from the whole
+    source part it replaced: in ``clean(':(')`` = ``'sad'`` every letter has the span of
+    ``':('``.
+    """
+
+    text: str
+    source: str
+    starts: tuple[int, ...]
+    ends: tuple[int, ...]
+
+    def source_span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of ``source`` that ``text[start:end]`` was made from."""
+        if not 0 <= start < end <= len(self.text):
+            raise ValueError(
+                f"source_span needs 0 <= start < end <= {len(self.text)} (the cleaned text's "
+                f"length); got start={start}, end={end}."
+            )
+        return min(self.starts[start:end]), max(self.ends[start:end])
+
+    def word_spans(self) -> list[tuple[int, int]]:
+        """For each whitespace-separated word of ``text``, the span of ``source`` it came from."""
+        return [self.source_span(*m.span()) for m in re.finditer(r"\S+", self.text)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,6 +580,7 @@ class TextCleaner:
             )
         self._config = config.model_copy(deep=True)
         self._stages = self._build_stages()
+        self._functions = [stage.fn for stage in self._stages]
 
     @property
     def config(self) -> CleaningConfig:
@@ -326,47 +595,42 @@ class TextCleaner:
         # bound methods and closures in the stage list need not travel.
         return (type(self), (self._config,))
 
-    def _build_stages(self) -> list[Callable[[str], str]]:
+    def _build_stages(self) -> list[_Stage]:
         cfg = self._config
-        stages: list[Callable[[str], str]] = []
+        stages: list[_Stage] = []
         if cfg.strip_html:
-            stages.append(_strip_html)
+            stages += _MARKUP_STAGES
         if cfg.strip_urls:
-            stages.append(_strip_urls)
+            stages.append(_URL_STAGE)
         if cfg.strip_mentions:
-            stages.append(_strip_mentions)
+            stages.append(_MENTION_STAGE)
         if cfg.strip_hashtag_symbol:
-            stages.append(_strip_hashtag_symbol)
+            stages.append(_HASHTAG_STAGE)
         if cfg.emoji_to_words:
-            stages.append(self._emoji_stage())
+            stages += self._emoji_stages()
         if cfg.emoticons_to_words:
             stages.append(self._emoticon_stage())
         if cfg.lowercase:
-            stages.append(str.lower)
+            stages.append(_LOWERCASE_STAGE)
         if cfg.normalize_slang:
             stages.append(self._slang_stage())
         if cfg.contract_repeated_chars:
-            stages.append(self._repeat_stage())
-        stages.append(_collapse_whitespace)
+            slang = slang_dictionary() if cfg.normalize_slang else {}
+            stages.append(_RepeatStage(cfg.max_repeated_chars, slang, not cfg.lowercase))
+        stages.append(_WHITESPACE_STAGE)
         return stages
 
-    def _emoji_stage(self) -> Callable[[str], str]:
+    def _emoji_stages(self) -> list[_Stage]:
         if not self._config.contract_repeated_chars:
-            return _emoji_to_words
+            return [_EMOJI_STAGE]
         # Cap runs of one emoji before naming them: eight 😂 would otherwise become forty
         # words and crowd real text out of the model's max_length.
         cap = self._config.max_repeated_chars
         emoji_run = re.compile(rf"([^\w\s])\1{{{cap},}}")
-        template = r"\1" * cap
+        return [_RegexStage(emoji_run, r"\1" * cap, _not_ascii), _EMOJI_STAGE]
 
-        def capped_emoji_to_words(text: str) -> str:
-            return text if text.isascii() else _emoji_to_words(emoji_run.sub(template, text))
-
-        return capped_emoji_to_words
-
-    def _emoticon_stage(self) -> Callable[[str], str]:
+    def _emoticon_stage(self) -> _Stage:
         table = emoticon_dictionary()
-        pattern = _emoticon_regex()
 
         def replace(match: re.Match[str]) -> str:
             token = match.group()
@@ -374,12 +638,11 @@ class TextCleaner:
                 token = token[:-1]
             return " " + table[token] + " "
 
-        return lambda text: pattern.sub(replace, text)
+        return _RegexStage(_emoticon_regex(), replace)
 
-    def _slang_stage(self) -> Callable[[str], str]:
+    def _slang_stage(self) -> _Stage:
         table = slang_dictionary()
         case_blind = not self._config.lowercase
-        pattern = _slang_regex(ignore_case=case_blind)
 
         def replace(match: re.Match[str]) -> str:
             token = match.group()
@@ -388,46 +651,7 @@ class TextCleaner:
                 expansion = table[" ".join(token.replace("’", "'").lower().split())]
             return _match_case(token, expansion) if case_blind else expansion
 
-        return lambda text: pattern.sub(replace, text)
-
-    def _repeat_stage(self) -> Callable[[str], str]:
-        cap = self._config.max_repeated_chars
-        # One scan for runs of any character: "(.)\1\1\1*" is several times cheaper in re
-        # than a letter class with a {3,} repeat, and most texts have no run at all.
-        any_run = re.compile("(.)" + r"\1" * cap + r"\1*", re.DOTALL)
-        slang = slang_dictionary() if self._config.normalize_slang else {}
-        keep_case = not self._config.lowercase
-
-        def repair(word: str) -> str:
-            word = _repair_elongation(word, cap)
-            expansion = slang.get(word.lower())
-            if expansion is None:
-                return word
-            return _match_case(word, expansion) if keep_case else expansion
-
-        def contract(text: str) -> str:
-            pieces: list[str] = []
-            done = 0  # text[:done] is already in pieces
-            for run in any_run.finditer(text):
-                start, end = run.span()
-                char = run.group(1)
-                if start < done or char.isdigit() or char.isspace():
-                    # inside a word already repaired; a number (1000000); or whitespace,
-                    # which the last stage collapses anyway
-                    continue
-                if char.isalpha():  # widen the run to its whole word
-                    while start > done and text[start - 1].isalpha():
-                        start -= 1
-                    while end < len(text) and text[end].isalpha():
-                        end += 1
-                    fixed = repair(text[start:end])
-                else:
-                    fixed = char * cap
-                pieces += [text[done:start], fixed]
-                done = end
-            return "".join(pieces) + text[done:] if pieces else text
-
-        return contract
+        return _RegexStage(_slang_regex(ignore_case=case_blind), replace)
 
     def clean(self, text: str) -> str:
         """Clean one text; raises ``TypeError`` when ``text`` is not a ``str``."""
@@ -436,9 +660,26 @@ class TextCleaner:
                 f"TextCleaner.clean expects a str, got {type(text).__name__} ({text!r:.50}). "
                 "Convert the value with str() or drop missing rows (None/NaN) first."
             )
-        for stage in self._stages:
-            text = stage(text)
+        for function in self._functions:
+            text = function(text)
         return text
+
+    def align(self, text: str) -> AlignedText:
+        """Clean one text and trace each cleaned character back to the part of ``text`` it
+        came from (for explanations that point at the user's own words).
+
+        ``align(t).text == clean(t)``: the stages are the same, they also report the spans
+        they rewrite. Slower than :meth:`clean`; meant for one text at a time.
+        """
+        if not isinstance(text, str):
+            raise TypeError(
+                f"TextCleaner.align expects a str, got {type(text).__name__} ({text!r:.50})."
+            )
+        current = text
+        spans: _Spans = (list(range(len(text))), list(range(1, len(text) + 1)))
+        for stage in self._stages:
+            current, spans = stage.align(current, spans)
+        return AlignedText(current, text, tuple(spans[0]), tuple(spans[1]))
 
     def clean_batch(self, texts: Iterable[str]) -> list[str]:
         """Clean many texts; the error for a non-``str`` item names its position."""
@@ -447,7 +688,7 @@ class TextCleaner:
                 "TextCleaner.clean_batch expects an iterable of str, got a single str; "
                 "use clean() for one text or wrap it in a list."
             )
-        stages = self._stages
+        functions = self._functions
         cleaned: list[str] = []
         for index, text in enumerate(texts):
             if not isinstance(text, str):
@@ -456,8 +697,8 @@ class TextCleaner:
                     f"({text!r:.50}) at position {index}. Convert values with str() or drop "
                     "missing rows (None/NaN) first."
                 )
-            for stage in stages:
-                text = stage(text)
+            for function in functions:
+                text = function(text)
             cleaned.append(text)
         return cleaned
 

@@ -281,6 +281,25 @@ function clearExplanation() {
   $("explanation-meta").textContent = "";
 }
 
+// The words the model saw, as highlights of the user's text: words cleaned from one part of
+// it share its span (an emoji's four-word name, "idk" read as "i do not know"), so
+// overlapping spans become one highlight with the words' scores summed.
+function userWords(words) {
+  const sorted = [...words].sort((a, b) => a.start - b.start || a.end - b.end);
+  const segments = [];
+  for (const word of sorted) {
+    const last = segments[segments.length - 1];
+    if (last && word.start < last.end) {
+      last.end = Math.max(last.end, word.end);
+      last.score += word.score;
+      last.words.push(word.word);
+    } else {
+      segments.push({ start: word.start, end: word.end, score: word.score, words: [word.word] });
+    }
+  }
+  return segments;
+}
+
 async function explain(text) {
   const box = $("explanation");
   const meta = $("explanation-meta");
@@ -297,22 +316,30 @@ async function explain(text) {
     return;
   }
   const source = typeof data.text === "string" ? data.text : text;
-  const words = [...(data.words || [])].sort((a, b) => a.start - b.start);
-  const peak = Math.max(1e-9, ...words.map((w) => Math.abs(w.score)));
+  // The API counts offsets in Unicode code points (Python str indices); a JavaScript string
+  // indexes UTF-16 code units, two for an emoji. Array.from splits the text by code point.
+  const chars = Array.from(source);
+  const part = (start, end) => chars.slice(start, end).join("");
+  const segments = userWords(data.words || []);
+  const peak = Math.max(1e-9, ...segments.map((s) => Math.abs(s.score)));
   const nodes = [];
   let position = 0;
-  for (const word of words) {
-    if (word.start < position || word.end > source.length) continue;
-    if (word.start > position) nodes.push(document.createTextNode(source.slice(position, word.start)));
-    const span = el("span", { className: "w", text: source.slice(word.start, word.end) });
-    const strength = Math.abs(word.score) / peak;
-    const rgb = word.score >= 0 ? "var(--for)" : "var(--against)";
+  for (const segment of segments) {
+    if (segment.start < position || segment.end > chars.length || segment.end <= segment.start) continue;
+    if (segment.start > position) nodes.push(document.createTextNode(part(position, segment.start)));
+    const typed = part(segment.start, segment.end);
+    const span = el("span", { className: "w", text: typed });
+    const strength = Math.abs(segment.score) / peak;
+    const rgb = segment.score >= 0 ? "var(--for)" : "var(--against)";
     span.style.background = `rgba(${rgb}, ${(0.6 * strength).toFixed(3)})`;
-    span.title = `${word.score >= 0 ? "for" : "against"} ${data.label}: ${word.score.toFixed(3)}`;
+    const cleaned = segment.words.join(" ");
+    const readAs = typed.toLowerCase() === cleaned.toLowerCase() ? "" : ` (read as “${cleaned}”)`;
+    span.title = `${segment.score >= 0 ? "for" : "against"} ${data.label}: `
+      + `${segment.score.toFixed(3)}${readAs}`;
     nodes.push(span);
-    position = word.end;
+    position = segment.end;
   }
-  if (position < source.length) nodes.push(document.createTextNode(source.slice(position)));
+  if (position < chars.length) nodes.push(document.createTextNode(part(position, chars.length)));
   box.replaceChildren(...nodes);
   meta.textContent = `— ${data.label} (${percent(data.probability)}), ${data.method}`;
 }
