@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import random
 from pathlib import Path
 
 import pytest
@@ -464,6 +465,22 @@ def test_alignment_gives_the_cleaned_text_and_spans_inside_the_source(
             assert 0 <= start < end <= len(text), (text, word)
             assert text[start:end].strip(), (text, word)  # made from something, not space
         assert [s for s, _ in spans] == sorted(s for s, _ in spans)  # text order
+
+
+def test_alignment_agrees_with_clean_on_random_mixtures() -> None:
+    # Seeded mixtures of the pieces every stage reacts to, glued together or spaced apart.
+    pieces = [piece for text in TRICKY for piece in text.split()] + ["", " ", "  ", "\t"]
+    rng = random.Random(0)
+    texts = [
+        rng.choice(["", " "]).join(rng.choice(pieces) for _ in range(rng.randint(1, 10)))
+        for _ in range(400)
+    ]
+    for config in ({}, {"lowercase": False, "max_repeated_chars": 1}):
+        cleaner = TextCleaner(CleaningConfig.model_validate(config))
+        for text in texts:
+            aligned = cleaner.align(text)
+            assert aligned.text == cleaner.clean(text), text
+            assert all(0 <= s < e <= len(text) for s, e in aligned.word_spans()), text
 
 
 def test_alignment_of_an_unchanged_text_is_the_identity(cleaner: TextCleaner) -> None:
