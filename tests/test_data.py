@@ -205,3 +205,110 @@ def test_hub_reader_with_local_dataset_files(make_config, tmp_path: Path) -> Non
                 handle.write(json.dumps({"text": text, "label": label}) + "\n")
     prepared = prepare(make_config("data.format=hub", f"data.hub_id={repo}", "data.path=null"))
     assert prepared.report["sizes"] == {"train": 24, "validation": 12, "test": 12}
+
+
+# ---- file edge cases: byte-order marks, blank lines, labels a split lacks -------------------
+BOM = "\ufeff"
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".csv", ".tsv", ".jsonl"])
+def test_byte_order_mark_is_dropped_in_every_text_format(tmp_path: Path, suffix: str) -> None:
+    # Excel and Notepad save "UTF-8" with a BOM; it must not reach a header name or a text.
+    body = {
+        ".txt": "i am glad;joy\nso angry;anger\n",
+        ".csv": "text,label\ni am glad,joy\nso angry,anger\n",
+        ".tsv": "text\tlabel\ni am glad\tjoy\nso angry\tanger\n",
+        ".jsonl": '{"text": "i am glad", "label": "joy"}\n{"text": "so angry", "label": "anger"}\n',
+    }[suffix]
+    path = tmp_path / f"data{suffix}"
+    path.write_text(BOM + body, encoding="utf-8")
+    frame = read_file(path, "auto")
+    assert frame["text"].tolist() == ["i am glad", "so angry"]
+    assert frame["label"].tolist() == ["joy", "anger"]
+
+
+def test_blank_lines_are_skipped_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "x.txt"
+    path.write_text("a;joy\n\nb;sadness\n   \nc;fear\n\n\n")  # blank lines 2 and 4; 6-7 trail
+    frame = read_dair(path)
+    assert frame["line"].tolist() == [1, 3, 5]
+    assert frame.attrs["blank_lines"] == [2, 4]
+
+
+def test_csv_line_numbers_survive_blank_lines_and_multiline_fields(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text('text,label\n"two\nlines",joy\n\nfine,sadness\nno label,\n')
+    with pytest.raises(DataError, match=r"x.csv:6: empty label"):
+        read_file(path, "auto")
+    path.write_text('text,label\n"two\nlines",joy\n\nfine,sadness\n')
+    frame = read_file(path, "auto")
+    assert frame["text"].tolist() == ["two\nlines", "fine"]
+    assert frame["line"].tolist() == [2, 5]
+    assert frame.attrs["blank_lines"] == [4]
+    path.write_text("text,label\ni am, glad,joy\n")
+    with pytest.raises(DataError, match=r"x.csv:2: 3 fields where the header has 2; quote"):
+        read_file(path, "auto")
+
+
+def test_jsonl_line_numbers_survive_blank_lines(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"text": "a", "label": "joy"}\n\n{"text": "b", "label": ""}\n')
+    with pytest.raises(DataError, match=r"x.jsonl:3: empty label"):
+        read_file(path, "auto")
+    path.write_text('{"text": "a", "label": "joy"}\n["b", "joy"]\n')
+    with pytest.raises(DataError, match=r"x.jsonl:2: expected a JSON object"):
+        read_file(path, "auto")
+
+
+def test_prepare_drops_bom_and_reports_blank_lines(
+    make_config, tiny_data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    train = tiny_data_dir / "train.txt"
+    lines = train.read_text(encoding="utf-8").splitlines()
+    # A BOM before the first text, and a blank line after the third row.
+    train.write_text(BOM + "\n".join([*lines[:3], "", *lines[3:]]) + "\n", encoding="utf-8")
+    with caplog.at_level("WARNING", logger="emorec"):
+        prepared = prepare(make_config())
+    assert lines[0].rpartition(";")[0] in prepared.splits["train"]["text"]
+    assert not any(t.startswith(BOM) for t in prepared.splits["train"]["text"])
+    report = prepared.report
+    assert report["blank_lines_skipped"] == {str(train): [4]}
+    assert any(f"{train}: skipped 1 blank line(s) (line 4)" in w for w in report["warnings"])
+    assert f"{train}: skipped 1 blank line(s) (line 4)" in caplog.text
+    # Read back from the cache, the warning is given again.
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="emorec"):
+        assert prepare(make_config()).report["cached"] is True
+    assert "skipped 1 blank line(s)" in caplog.text
+
+
+def test_label_missing_from_evaluation_splits_is_reported(
+    make_config, tiny_data_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (tiny_data_dir / "train.txt").open("a") as handle:
+        handle.writelines(f"i am so shocked by it number {i};shocked\n" for i in range(3))
+    config = make_config(f"model.labels=[{', '.join(LABELS)}, shocked]")
+    with caplog.at_level("WARNING", logger="emorec"):
+        report = prepare(config).report
+    assert report["labels_missing_from_splits"] == {"shocked": ["validation", "test"]}
+    message = "label 'shocked' has 3 rows in train but none in validation or test"
+    (warning,) = report["warnings"]
+    assert warning.startswith(message)
+    assert "calibration has no example of it" in warning
+    assert "Add rows of it to the validation and test file(s)" in warning
+    assert message in caplog.text
+
+
+def test_self_split_rare_label_warning_names_the_split_sizes(make_config, tmp_path: Path) -> None:
+    # The case: one file of ~300 rows in which "shocked" has 3; nothing reaches test.
+    rows = make_rows(75) + [(f"i am so shocked number {i}", "shocked") for i in range(3)]
+    path = write_dair(tmp_path / "all.txt", rows)
+    report = prepare(make_config(f"data.path={path}", "model.labels=null")).report
+    missing = report["labels_missing_from_splits"]
+    assert set(missing) == {"shocked"} and "train" not in missing["shocked"]
+    for split in ("validation", "test"):
+        assert (split in missing["shocked"]) == (
+            "shocked" not in report["label_distribution"][split]
+        )
+    (warning,) = [w for w in report["warnings"] if "'shocked'" in w]
+    assert "about 20 rows" in warning and "data.split.validation_size" in warning

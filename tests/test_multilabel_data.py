@@ -309,6 +309,36 @@ def test_prepare_goemotions_with_groups(make_config, go_dir: Path) -> None:
     assert prepare(ordered).label_space.names == ("neutral", "joy", "anger")
 
 
+def test_goemotions_files_with_byte_order_marks(go_dir: Path, tmp_path: Path) -> None:
+    # Saved by Notepad or Excel: a BOM before the first name, the first text and the JSON.
+    for name in ("emotions.txt", "train.tsv"):
+        path = go_dir / name
+        path.write_text("\ufeff" + path.read_text(encoding="utf-8"), encoding="utf-8")
+    groups = tmp_path / "groups.json"
+    groups.write_text("\ufeff" + json.dumps(GROUPS), encoding="utf-8")
+    data = labelled(go_dir)
+    assert data.label_order == NAMES
+    assert data.frames["train"]["text"].iloc[0] == TRAIN[0][0]
+    mapped = labelled(go_dir, f"data.label_mapping.groups_file={groups}")
+    assert mapped.label_order == ["anger", "joy", "neutral"]
+
+
+def test_multi_label_prepare_reports_blank_lines_and_labels_a_split_lacks(
+    make_config, tmp_path: Path
+) -> None:
+    test = [row for row in TEST if row[1] != "3"]  # no "annoyance" in test
+    go_dir = write_goemotions(tmp_path / "go", test=test)
+    train = go_dir / "train.tsv"
+    lines = train.read_text(encoding="utf-8").splitlines(keepends=True)
+    train.write_text("".join([*lines[:2], "\n", *lines[2:]]), encoding="utf-8")
+    report = prepare(make_config(f"data.path={go_dir}", "model.labels=null")).report
+    assert report["blank_lines_skipped"] == {str(train): [3]}
+    assert report["labels_missing_from_splits"] == {"annoyance": ["test"]}
+    (warning,) = [w for w in report["warnings"] if "'annoyance'" in w]
+    assert warning.startswith("label 'annoyance' has 2 rows in train, 1 row in validation but ")
+    assert "none in test" in warning and "calibration" not in warning
+
+
 def test_cache_key_follows_groups_and_names_files(go_dir: Path, tmp_path: Path) -> None:
     groups_file = tmp_path / "groups.json"
     groups_file.write_text(json.dumps(GROUPS))

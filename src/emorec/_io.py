@@ -3,6 +3,9 @@
 Every writer goes through :func:`atomic_path`: write a temporary file in the target's directory
 (same filesystem, so ``os.replace`` is an atomic rename), fsync it, then replace the target.
 On any exception the temporary file is removed and the previous target is left untouched.
+
+Every reader of a user's text file (training data, prediction input) opens it with
+:func:`open_text`, so all of them decode it the same way.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePath
-from typing import Any
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -25,6 +28,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
+    "open_text",
     "to_builtin",
 ]
 
@@ -67,6 +71,16 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def open_text(path: str | os.PathLike[str], newline: str | None = None) -> TextIO:
+    """Open a user's UTF-8 text file for reading, without its byte-order mark if it has one.
+
+    Excel and Notepad write a BOM (``\\ufeff``) at the start of "UTF-8" files; read as plain
+    UTF-8 it would end up in the first header name or the first text. ``newline=""`` is for
+    the ``csv`` module, which handles line endings itself.
+    """
+    return Path(path).open(encoding="utf-8-sig", errors="strict", newline=newline)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

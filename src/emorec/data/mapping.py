@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from emorec._io import open_text
 from emorec.config import LabelMappingConfig
 from emorec.errors import DataError
 
@@ -37,7 +38,8 @@ def load_groups_file(path: Path) -> dict[str, list[str]]:
             "paths start from the current directory; set `data.label_mapping.groups_file`."
         )
     try:
-        groups = json.loads(path.read_text(encoding="utf-8"))
+        with open_text(path) as handle:
+            groups = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DataError(f"{path} is not valid UTF-8 JSON: {error}.") from None
     valid = isinstance(groups, dict) and all(

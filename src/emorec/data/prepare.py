@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from emorec._io import atomic_write_json, file_sha256
 from emorec.config import Config
 from emorec.data.mapping import apply_label_mapping
 from emorec.data.readers import (
+    BLANK_LINES,
     GOEMOTIONS_NAMES_FILE,
     find_split_files,
     infer_directory_format,
@@ -40,6 +43,7 @@ from emorec.labels import LabelSpace
 from emorec.text import TextCleaner
 
 SPLITS = ("train", "validation", "test")
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,6 +74,8 @@ class LabelledData:
     label_order: list[str] | None
     single_source: bool
     label_mapping: dict[str, Any] | None
+    # Blank lines skipped inside each file, by file: {path: [line numbers]}.
+    blank_lines: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _data_format(config: Config) -> str:
@@ -128,8 +134,9 @@ def cache_key(config: Config, tokenizer: Any) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
     payload = {
         "emorec": emorec.__version__,
-        # Bumped when the prepare report gains facts (2: `rows`), so older caches are rebuilt.
-        "report_layout": 2,
+        # Bumped when the prepare report gains facts (2: `rows`; 3: `warnings`, blank lines and
+        # labels missing from a split), so older caches are rebuilt.
+        "report_layout": 3,
         "files": {str(f): file_sha256(f) for f in files},
         "data": config.data.model_dump(mode="json", exclude={"cache_dir"}),
         "labels": config.model.labels,
@@ -192,10 +199,17 @@ def read_labelled(config: Config) -> LabelledData:
     and labels there are.
     """
     frames, source_order, single_source = _read_splits(config)
+    # Collected before the mapping, which builds new frames without the readers' attrs. A
+    # file's blank lines are only listed when a row follows them, so such a frame has a row.
+    blank_lines = {
+        str(frame["source"].iloc[0]): list(frame.attrs[BLANK_LINES])
+        for frame in frames.values()
+        if frame.attrs.get(BLANK_LINES)
+    }
     frames, order, mapping_report = apply_label_mapping(
         frames, config.data.label_mapping, source_order, config.data.allow_empty_labels
     )
-    return LabelledData(frames, order, single_source, mapping_report)
+    return LabelledData(frames, order, single_source, mapping_report, blank_lines)
 
 
 def _check_texts(frame: pd.DataFrame) -> None:
@@ -233,6 +247,7 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
     cache_path = Path(config.data.cache_dir) / cache_key(config, tokenizer)
     if use_cache and (cache_path / "prepare_report.json").is_file():
         report = json.loads((cache_path / "prepare_report.json").read_text())
+        _log_warnings(report)  # a cached run has the same problems as the run that made it
         return PreparedData(
             datasets.load_from_disk(str(cache_path / "splits")),
             LabelSpace.from_dict(report["label_space"]),
@@ -331,8 +346,69 @@ def prepare(config: Config, tokenizer: Any = None, use_cache: bool = True) -> Pr
             "cache_key": cache_path.name,
         }
     )
+    report["blank_lines_skipped"] = labelled.blank_lines
+    report["labels_missing_from_splits"] = labels_missing_from_splits(
+        space.names, report["label_distribution"]
+    )
+    report["warnings"] = _data_warnings(config, report)
+    _log_warnings(report)
     _write_cache(splits, report, cache_path)
     return PreparedData(splits, space, report | {"cached": False}, cache_path)
+
+
+def labels_missing_from_splits(
+    names: Any, distribution: dict[str, dict[str, int]]
+) -> dict[str, list[str]]:
+    """``{label: [splits without a row of it]}`` for each label some split lacks."""
+    missing = {name: [s for s in SPLITS if not distribution[s].get(name)] for name in names}
+    return {name: splits for name, splits in missing.items() if splits}
+
+
+def _data_warnings(config: Config, report: dict[str, Any]) -> list[str]:
+    """Plain sentences on what in the data deserves a look, for the report and the CLI."""
+    warnings: list[str] = []
+    for source, lines in report["blank_lines_skipped"].items():
+        shown = ", ".join(map(str, lines[:10])) + (", ..." if len(lines) > 10 else "")
+        warnings.append(
+            f"{source}: skipped {len(lines)} blank line(s) (line {shown}); a blank line holds "
+            "no example. Delete them to silence this warning."
+        )
+    data = config.data
+    counts = report["label_distribution"]
+    sizes = {"validation": data.split.validation_size, "test": data.split.test_size}
+    for name, splits in report["labels_missing_from_splits"].items():
+        held = ", ".join(
+            f"{counts[s][name]} row{'s' * (counts[s][name] != 1)} in {s}"
+            for s in SPLITS
+            if counts[s].get(name)
+        )
+        text = f"label {name!r} has {held or 'no rows'} but none in {' or '.join(splits)}: "
+        if "train" in splits:
+            text += "the model gets no example to learn it from. Add training rows of it."
+        else:
+            text += "no metric there measures it (macro-F1 counts its F1 as 0)"
+            text += " and calibration has no example of it. " if "validation" in splits else ". "
+            if data.max_eval_samples:
+                text += (
+                    f"data.max_eval_samples={data.max_eval_samples} subsamples validation and "
+                    "test; unset it, or add examples."
+                )
+            elif report["single_source"]:
+                needed = max(math.ceil(1 / sizes[s]) for s in splits)
+                text += (
+                    f"The split is stratified, so a label needs about {needed} rows for one to "
+                    "land in each split; add examples, or raise data.split.validation_size / "
+                    "data.split.test_size."
+                )
+            else:
+                text += f"Add rows of it to the {' and '.join(splits)} file(s)."
+        warnings.append(text)
+    return warnings
+
+
+def _log_warnings(report: dict[str, Any]) -> None:
+    for warning in report.get("warnings", []):
+        logger.warning("warning: %s", warning)
 
 
 def rows_record(

@@ -3,10 +3,15 @@
 ``label`` holds a string (single-label) or a list of strings (multi-label). Every reader
 checks its input and raises :class:`~emorec.errors.DataError` naming the file and line; the
 ``line`` and ``source`` columns keep that position for errors raised by later stages.
+
+Text files are opened with :func:`~emorec._io.open_text` (a byte-order mark is dropped). Blank
+lines carry no example and are skipped; the ones before a file's last row are listed in the
+frame's ``attrs["blank_lines"]``, so the prepare report can name them.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +19,7 @@ from typing import Any
 
 import pandas as pd
 
+from emorec._io import open_text
 from emorec.errors import DataError
 
 TABLE_FORMATS = {
@@ -36,6 +42,8 @@ SPLIT_ALIASES = {
 
 # GoEmotions directories: `text<TAB>ids<TAB>id` files plus the names the ids index into.
 GOEMOTIONS_NAMES_FILE = "emotions.txt"
+# DataFrame.attrs key: line numbers of the blank lines skipped inside a file (see module doc).
+BLANK_LINES = "blank_lines"
 
 
 def infer_format(path: Path, declared: str = "auto") -> str:
@@ -72,19 +80,30 @@ def _check_exists(path: Path) -> None:
         )
 
 
-def _data_lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, line)`` for the non-blank lines of a UTF-8 text file."""
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> DataError:
+    return DataError(f"{path} is not valid UTF-8 ({error.reason} at byte {error.start}).")
+
+
+def _data_lines(path: Path, blank_lines: list[int]) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` for the non-blank lines of a UTF-8 text file.
+
+    Appends the numbers of skipped blank lines to ``blank_lines``, except those after the last
+    data line: trailing empty lines end a file, they do not hide a row.
+    """
     _check_exists(path)
-    with path.open(encoding="utf-8", errors="strict") as handle:
+    pending: list[int] = []
+    with open_text(path) as handle:
         try:
             for line_no, line in enumerate(handle, start=1):
                 line = line.rstrip("\r\n")
-                if line.strip():  # blank separator lines carry no example
-                    yield line_no, line
+                if not line.strip():
+                    pending.append(line_no)
+                    continue
+                blank_lines.extend(pending)
+                pending.clear()
+                yield line_no, line
         except UnicodeDecodeError as error:
-            raise DataError(
-                f"{path} is not valid UTF-8 ({error.reason} at byte {error.start})."
-            ) from None
+            raise _not_utf8(path, error) from None
 
 
 def read_dair(path: Path) -> pd.DataFrame:
@@ -92,7 +111,8 @@ def read_dair(path: Path) -> pd.DataFrame:
     texts: list[str] = []
     labels: list[str] = []
     line_numbers: list[int] = []
-    for line_no, line in _data_lines(path):
+    blank_lines: list[int] = []
+    for line_no, line in _data_lines(path, blank_lines):
         text, sep, label = line.rpartition(";")
         if not sep or not label.strip():
             raise DataError(
@@ -102,7 +122,9 @@ def read_dair(path: Path) -> pd.DataFrame:
         texts.append(text)
         labels.append(label.strip())
         line_numbers.append(line_no)
-    return pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
+    frame = pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
+    frame.attrs[BLANK_LINES] = blank_lines
+    return frame
 
 
 def read_label_names(path: Path) -> list[str]:
@@ -114,9 +136,10 @@ def read_label_names(path: Path) -> list[str]:
             "beside the data or set `data.label_names_file`."
         )
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        with open_text(path) as handle:
+            lines = handle.read().splitlines()
     except UnicodeDecodeError as error:
-        raise DataError(f"{path} is not valid UTF-8 ({error.reason}).") from None
+        raise _not_utf8(path, error) from None
     # Trailing blank lines are common; a blank line in the middle would shift every id after it.
     while lines and not lines[-1].strip():
         lines.pop()
@@ -145,7 +168,8 @@ def read_goemotions(path: Path, names_file: Path, allow_empty_labels: bool = Fal
     texts: list[str] = []
     labels: list[list[str]] = []
     line_numbers: list[int] = []
-    for line_no, line in _data_lines(path):
+    blank_lines: list[int] = []
+    for line_no, line in _data_lines(path, blank_lines):
         fields = line.split("\t")
         if len(fields) not in (2, 3):
             raise DataError(
@@ -161,7 +185,9 @@ def read_goemotions(path: Path, names_file: Path, allow_empty_labels: bool = Fal
                 "label id. Set `data.allow_empty_labels: true` if a row without labels "
                 "is a valid 'none of these' example."
             )
-    return pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
+    frame = pd.DataFrame({"text": texts, "label": labels, "line": line_numbers})
+    frame.attrs[BLANK_LINES] = blank_lines
+    return frame
 
 
 def _goemotions_ids(field: str, names: list[str], where: str, names_file: Path) -> list[str]:
@@ -188,30 +214,85 @@ def _goemotions_ids(field: str, names: list[str], where: str, names_file: Path) 
     return row
 
 
-def _read_table(path: Path, fmt: str) -> pd.DataFrame:
-    try:
-        if fmt == "csv":
-            return pd.read_csv(path, dtype=object, keep_default_na=False)
-        if fmt == "tsv":
-            return pd.read_csv(path, sep="\t", dtype=object, keep_default_na=False)
-        if fmt == "jsonl":
-            rows = []
-            with path.open(encoding="utf-8") as handle:
-                for line_no, line in enumerate(handle, start=1):
-                    if line.strip():
-                        try:
-                            rows.append(json.loads(line))
-                        except json.JSONDecodeError as error:
-                            raise DataError(
-                                f"{path}:{line_no}: not valid JSON ({error.msg})."
-                            ) from None
-            return pd.DataFrame(rows)
-        if fmt == "parquet":
-            return pd.read_parquet(path)
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as error:
-        if isinstance(error, DataError):
-            raise
-        raise DataError(f"Cannot read {path} as {fmt}: {error}") from None
+def _read_delimited(
+    path: Path, delimiter: str, blank_lines: list[int]
+) -> tuple[pd.DataFrame, list[int]]:
+    """A CSV/TSV file as string cells, and the line each row starts on.
+
+    Read with the ``csv`` module rather than pandas, so that the line numbers in errors stay
+    right after blank lines and quoted multi-line fields, and a blank line is told apart from a
+    row of empty fields.
+    """
+    name = "tab" if delimiter == "\t" else repr(delimiter)
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    lines: list[int] = []
+    pending: list[int] = []
+    with open_text(path, newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        end = 0
+        try:
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if not record or (len(record) == 1 and not record[0].strip()):
+                    pending.append(start)
+                    continue
+                blank_lines.extend(pending)
+                pending.clear()
+                if header is None:
+                    header = record
+                    continue
+                if len(record) != len(header):
+                    raise DataError(
+                        f"{path}:{start}: {len(record)} fields where the header has "
+                        f"{len(header)}; quote a field that contains the separator ({name})."
+                    )
+                records.append(record)
+                lines.append(start)
+        except csv.Error as error:
+            raise DataError(f"{path}:{end + 1}: not valid CSV ({error}).") from None
+        except UnicodeDecodeError as error:
+            raise _not_utf8(path, error) from None
+    if header is None:
+        raise DataError(f"{path} is empty; expected a header line naming the columns.")
+    repeated = sorted({c for c in header if header.count(c) > 1})
+    if repeated:
+        raise DataError(f"{path}: the header names column(s) {repeated} more than once.")
+    return pd.DataFrame(records, columns=header, dtype=object), lines
+
+
+def _read_jsonl(path: Path, blank_lines: list[int]) -> tuple[pd.DataFrame, list[int]]:
+    rows: list[dict[str, Any]] = []
+    lines: list[int] = []
+    for line_no, line in _data_lines(path, blank_lines):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path}:{line_no}: not valid JSON ({error.msg}).") from None
+        if not isinstance(row, dict):
+            raise DataError(
+                f"{path}:{line_no}: expected a JSON object (one row a line), got "
+                f"{type(row).__name__}."
+            )
+        rows.append(row)
+        lines.append(line_no)
+    return pd.DataFrame(rows), lines
+
+
+def _read_table(path: Path, fmt: str, blank_lines: list[int]) -> tuple[pd.DataFrame, list[int]]:
+    """The file's rows and, for each, the line it starts on (row number for Parquet)."""
+    if fmt == "csv":
+        return _read_delimited(path, ",", blank_lines)
+    if fmt == "tsv":
+        return _read_delimited(path, "\t", blank_lines)
+    if fmt == "jsonl":
+        return _read_jsonl(path, blank_lines)
+    if fmt == "parquet":
+        try:
+            frame = pd.read_parquet(path)
+        except (OSError, ValueError) as error:
+            raise DataError(f"Cannot read {path} as parquet: {error}") from None
+        return frame, list(range(1, len(frame) + 1))
     raise DataError(f"Unsupported table format {fmt!r} for {path}.")
 
 
@@ -269,16 +350,14 @@ def read_table(
     multi-label.
     """
     _check_exists(path)
-    frame = _read_table(path, fmt)
+    blank_lines: list[int] = []
+    frame, lines = _read_table(path, fmt, blank_lines)
     missing = [c for c in (text_column, label_column) if c not in frame.columns]
     if missing:
         raise DataError(
             f"{path}: column(s) {missing} not found; columns present: {list(frame.columns)}. "
             "Set `data.text_column` / `data.label_column`."
         )
-    # Header line counts as line 1 in CSV/TSV, so data row i is on line i + 2 there.
-    first_line = 2 if fmt in ("csv", "tsv") else 1
-    lines = range(first_line, first_line + len(frame))
     labels = [
         _normalise_label(value, f"{path}:{line}", label_delimiter, allow_empty_labels)
         for value, line in zip(frame[label_column], lines, strict=True)
@@ -287,7 +366,9 @@ def read_table(
     for text, line in zip(texts, lines, strict=True):
         if not isinstance(text, str):
             raise DataError(f"{path}:{line}: text must be a string, got {text!r}.")
-    return pd.DataFrame({"text": texts, "label": labels, "line": lines})
+    table = pd.DataFrame({"text": texts, "label": labels, "line": lines})
+    table.attrs[BLANK_LINES] = blank_lines
+    return table
 
 
 def read_file(
