@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian packages used by the test suite and the service: PostgreSQL, Redis, headless Chromium
-# (+ its driver) and wrk for the load-test benchmark. Needs root (or sudo); skips what is present.
+# (+ its driver), wrk for the load-test benchmark, and qemu-user, whose CPU emulation runs the int8
+# model as a CPU without VNNI would (tests/test_export.py). Needs root (or sudo); skips what is present.
 set -euo pipefail
-packages=(postgresql redis-server chromium chromium-driver wrk)
+packages=(postgresql redis-server chromium chromium-driver wrk qemu-user)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,7 +28,6 @@ TEXTS = [
     "x",
     "I'm sooo angryyyy @bob http://x.co #mad",
     "😢 so sad and lonely, nobody came to my party and i waited all evening for them to arrive",
-    "",
     "i am terrified of what comes next " * 8,  # longer than max_length: truncated
 ]
 
@@ -124,6 +125,88 @@ def test_int8_labels_agree_within_the_gate(exported: Path) -> None:
     assert gate["passed"] and -min(gate["delta_points"].values()) <= gate["max_drop_points"]
 
 
+def test_int8_weights_cannot_saturate_on_cpus_without_vnni(exported: Path) -> None:
+    """Every int8 weight fits 7 bits, and the classification head is left in fp32.
+
+    Without VNNI, ONNX Runtime sums pairs of uint8 × int8 products in a saturating int16
+    (``vpmaddubsw``): 2 × 255 × 127 overflows it, 2 × 255 × 64 does not.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    graph = onnx.load(str(exported / "model.int8.onnx")).graph
+    weights = [
+        numpy_helper.to_array(init)
+        for init in graph.initializer
+        if init.data_type == onnx.TensorProto.INT8
+    ]
+    assert weights, "no int8 weights: nothing was quantized"
+    assert max(int(np.abs(w.astype(np.int32)).max()) for w in weights) <= 64
+    assert 2 * 255 * 64 < 2**15
+    # The head (pooler + classifier) multiplies float weights; the encoder's products are int8.
+    head = export.head_nodes(graph)
+    assert head == ["/model/bert/pooler/dense/Gemm_MatMul", "/model/classifier/Gemm_MatMul"]
+    floats = {init.name for init in graph.initializer if init.data_type == onnx.TensorProto.FLOAT}
+    assert all(node.input[1] in floats for node in graph.node if node.name in head)
+    assert export.head_nodes(graph, export.QUANTIZED_OP_TYPES) == []
+    assert [n for n in graph.node if n.op_type in export.QUANTIZED_OP_TYPES]
+
+
+QEMU = shutil.which("qemu-x86_64")
+
+
+@pytest.mark.skipif(
+    QEMU is None or platform.machine() != "x86_64",
+    reason="needs qemu-user on x86-64 (scripts/install-system-deps.sh installs it)",
+)
+def test_int8_gives_the_same_logits_on_a_cpu_without_vnni(exported: Path, tmp_path: Path) -> None:
+    """The int8 file, run as a Haswell (AVX2, no VNNI) would, gives this machine's logits.
+
+    This was the fresh-install failure: full-range int8 weights agreed with PyTorch on a VNNI
+    CPU and on 0 % of the texts on one without (saturating int16 sums).
+    """
+    import onnxruntime as ort
+
+    tokenizer = EmotionClassifier.from_pretrained(exported, backend="torch").tokenizer
+    texts = [text for text, _ in make_rows(6, offset=300)]
+    encoded = tokenizer(texts, padding=True, return_tensors="np")
+    inputs = {
+        k: encoded[k].astype(np.int64) for k in ("input_ids", "attention_mask", "token_type_ids")
+    }
+    np.savez(tmp_path / "inputs.npz", **inputs)
+    script = (
+        "import sys, numpy as np, onnxruntime as ort\n"
+        "inputs = dict(np.load(sys.argv[2]))\n"
+        "options = ort.SessionOptions(); options.intra_op_num_threads = 1\n"
+        "session = ort.InferenceSession(sys.argv[1], options, providers=['CPUExecutionProvider'])\n"
+        "np.save(sys.argv[3], session.run(None, inputs)[0])\n"
+    )
+    model = str(exported / "model.int8.onnx")
+    emulated = tmp_path / "haswell.npy"
+    subprocess.run(
+        [
+            QEMU,
+            "-cpu",
+            "Haswell",
+            sys.executable,
+            "-c",
+            script,
+            model,
+            str(tmp_path / "inputs.npz"),
+            str(emulated),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    native = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"]).run(
+        None, inputs
+    )[0]
+    np.testing.assert_allclose(np.load(emulated), native, atol=1e-5)
+
+
 def test_export_metadata_and_files(exported: Path) -> None:
     record = json.loads((exported / "export.json").read_text())
     assert set(record["exports"]) == {"fp32", "int8"}
@@ -140,7 +223,15 @@ def test_export_metadata_and_files(exported: Path) -> None:
         # Transformer fusions happened before quantization.
         assert entry["optimization"]["fused_operators"].get("Attention") == 2
     assert fp32["quantization"] is None
-    assert int8["quantization"] == {"method": "dynamic", "weight_type": "int8", "per_channel": True}
+    assert int8["quantization"] == {
+        "method": "dynamic",
+        "weight_type": "int8",
+        "per_channel": True,
+        "reduce_range": True,
+        "fp32_nodes": ["/model/bert/pooler/dense/Gemm_MatMul", "/model/classifier/Gemm_MatMul"],
+    }
+    assert int8["cpu_int8_instructions"] and fp32["cpu_int8_instructions"] is None
+    assert {"transformers", "numpy"} <= set(int8["versions"])
     assert fp32["gate"]["max_abs_prob_diff"] < 1e-4 and fp32["gate"]["delta_points"] == {
         "accuracy": 0.0,
         "macro_f1": 0.0,
@@ -261,7 +352,7 @@ def test_cli_export_and_predict_with_onnx(trained_dir: Path, tmp_path: Path) -> 
     assert out.read_text().count("\n") == 4
 
     result = runner.invoke(app, ["export", str(directory), "--format", "tflite"])
-    assert result.exit_code == 2 and "--format must be onnx" in result.output
+    assert result.exit_code == 2 and "'--format'" in result.output and "'onnx'" in result.output
     bad = write_dair(tmp_path / "bad.txt", [("so happy", "joy"), ("what", "boredom")])
     result = runner.invoke(app, ["export", str(directory), "--data", str(bad)])
     assert result.exit_code == 2 and "boredom" in result.output

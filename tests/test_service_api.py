@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -428,9 +431,144 @@ def test_docs_are_served_without_a_cdn(sqlite_client: TestClient) -> None:
     assert assets, page.text
     # Every script, style sheet and icon of the page comes from this app, and it is there.
     for asset in assets:
-        assert asset.startswith("/docs-static/"), asset
+        assert asset.startswith(("/docs-static/", "/static/")), asset
         assert sqlite_client.get(asset).status_code == 200, asset
     assert sqlite_client.get("/redoc").status_code == 404
+
+
+def test_docs_use_swagger_ui_5_for_openapi_3_1(sqlite_client: TestClient) -> None:
+    """Swagger UI 4 answers OpenAPI 3.1 with "Unable to render this definition"."""
+    assert sqlite_client.get("/openapi.json").json()["openapi"].startswith("3.1")
+    bundle = sqlite_client.get("/docs-static/swagger-ui-bundle.js")
+    assert bundle.status_code == 200
+    version = re.search(r'PACKAGE_VERSION:"(\d+)\.', bundle.text)
+    assert version is not None and int(version.group(1)) >= 5, bundle.text[:200]
+
+
+# ---- security headers, logs ------------------------------------------------------------------
+def test_security_headers_on_every_response(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(max_texts_per_request=1, max_chars_per_text=10)
+    answers = {
+        "dashboard": client.get("/"),
+        "script": client.get("/static/app.js"),
+        "style sheet": client.get("/static/app.css"),
+        "docs": client.get("/docs"),
+        "docs asset": client.get("/docs-static/swagger-ui.css"),
+        "API": client.get("/health"),
+        "404": client.get("/nowhere"),
+        "401": client.get("/v1/history"),
+        "413 of the body limit": client.post("/v1/predict", json={"texts": ["x" * 10_000]}),
+        "422": client.post("/v1/predict", json={}),
+    }
+    for what, answer in answers.items():
+        headers = answer.headers
+        assert headers["x-content-type-options"] == "nosniff", what
+        assert headers["x-frame-options"] == "DENY", what
+        assert headers["referrer-policy"] == "no-referrer", what
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy, what
+        assert "default-src 'none'" in policy, what
+        # Scripts and styles from the service itself, never inline or from elsewhere.
+        for directive in ("script-src", "style-src"):
+            value = re.search(rf"{directive} ([^;]+)", policy)
+            assert value is not None and value.group(1).strip() == "'self'", (what, policy)
+    assert answers["docs"].headers["content-security-policy"]
+
+
+def test_dashboard_and_docs_pages_have_no_inline_script_or_style(
+    sqlite_client: TestClient,
+) -> None:
+    """What the CSP forbids: inline <script>/<style>, style="..." and on...= handlers."""
+    for path in ("/", "/docs"):
+        page = sqlite_client.get(path).text
+        scripts = re.findall(r"<script\b[^>]*>(.*?)</script>", page, re.DOTALL | re.IGNORECASE)
+        assert scripts and all(not body.strip() for body in scripts), (path, scripts)
+        assert all("src=" in tag for tag in re.findall(r"<script\b[^>]*>", page)), path
+        assert not re.search(r"<style\b", page, re.IGNORECASE), path
+        assert not re.search(r"\sstyle\s*=", page, re.IGNORECASE), path
+        assert not re.search(r"\son[a-z]+\s*=", page, re.IGNORECASE), path
+
+
+@pytest.fixture
+def live_server(
+    tmp_path: Path, tiny_classifier_dir: Path, classifier: EmotionClassifier
+) -> Iterator[str]:
+    """The app under a real uvicorn server in a thread (its access log goes to caplog)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    from .servers import free_port
+
+    settings = ServiceSettings(
+        model_dir=tiny_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'live.db'}",
+        embedded_worker=False,
+    )
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(settings, classifier), host="127.0.0.1", port=port, log_config=None
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+def test_access_log_keeps_keys_in_query_strings_out(
+    live_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import httpx
+
+    secret = "emorec_QuerySecretThatMustNotBeLogged"
+    caplog.set_level(logging.INFO, logger="uvicorn.access")
+    with httpx.Client(base_url=live_server, timeout=30) as http:
+        rejected = http.get("/v1/history", params={"api_key": secret, "label": "joy"})
+        assert rejected.status_code == 401
+        # Accepted (predict needs no key by default), but it carries one.
+        keyed = http.post("/v1/predict", params={"api_key": secret}, json={"texts": ["hi"]})
+        assert keyed.status_code == 200
+        elsewhere = http.get("/health", params={"token": "abc123"})
+        assert elsewhere.status_code == 200
+        plain = http.get("/health", params={"probe": "1"})
+        assert plain.status_code == 200
+    deadline = dt.datetime.now() + dt.timedelta(seconds=10)
+    while "probe=1" not in caplog.text and dt.datetime.now() < deadline:
+        time.sleep(0.05)  # the server thread logs after answering
+    access = [r.getMessage() for r in caplog.records if r.name == "uvicorn.access"]
+    assert any("/v1/history?<hidden>" in line and "401" in line for line in access), access
+    assert any("/v1/predict?<hidden>" in line for line in access), access
+    assert any("/health?<hidden>" in line for line in access), access
+    assert secret not in caplog.text
+    assert "abc123" not in caplog.text
+    # An ordinary accepted query stays readable.
+    assert any("/health?probe=1" in line for line in access), access
+
+
+def test_startup_logs_the_database_and_data_dir(
+    make_client: Callable[..., TestClient],
+    postgres_server: Any,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Trust authentication: the password is accepted and ignored, but must not be logged.
+    url = postgres_server.create_database().replace("://emorec@", "://emorec:hunter2@")
+    with caplog.at_level(logging.INFO, logger="emorec"):
+        make_client(database_url=url)
+    assert "hunter2" not in caplog.text
+    assert "emorec:***@127.0.0.1" in caplog.text
+    assert str((tmp_path / "data").absolute()) in caplog.text
 
 
 def test_stored_keys_are_hashes(sqlite_client: TestClient) -> None:
@@ -622,6 +760,7 @@ def test_apikey_cli(make_client: Callable[..., TestClient], tmp_path: Path) -> N
     runner = CliRunner()
     created = runner.invoke(cli_app, ["apikey", "create", "dashboard", "--database-url", url])
     assert created.exit_code == 0, created.output
+    assert f"in the database {url}" in " ".join(created.output.split())
     key = next(line for line in created.output.split() if line.startswith("emorec_"))
     client = make_client(database_url=url)
     headers = {"X-API-Key": key}
@@ -643,6 +782,55 @@ def test_apikey_cli(make_client: Callable[..., TestClient], tmp_path: Path) -> N
     ambiguous = runner.invoke(cli_app, ["apikey", "revoke", "twin", "--database-url", url])
     assert ambiguous.exit_code != 0
     assert "several keys" in ambiguous.output
+
+
+def test_apikey_commands_name_their_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, postgres_server: Any
+) -> None:
+    """A key made in another directory lands in another SQLite file: say which one."""
+    monkeypatch.delenv("EMOREC_DATABASE_URL", raising=False)
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EMOREC_DATA_DIR", "keys-here")
+    runner = CliRunner()
+    created = runner.invoke(cli_app, ["apikey", "create", "mine"])
+    assert created.exit_code == 0, created.output
+    database = tmp_path / "keys-here" / "emorec.db"
+    assert database.is_file()
+    assert f"sqlite:///{database}" in "".join(created.output.split())
+    listed = runner.invoke(cli_app, ["apikey", "list"])
+    assert f"sqlite:///{database}" in "".join(listed.output.split())
+    # A password in the URL is masked.
+    url = postgres_server.create_database().replace("://emorec@", "://emorec:hunter2@")
+    secret = runner.invoke(cli_app, ["apikey", "create", "pg", "--database-url", url])
+    assert secret.exit_code == 0, secret.output
+    assert "hunter2" not in secret.output
+    assert "emorec:***@127.0.0.1" in secret.output
+    revoked = runner.invoke(cli_app, ["apikey", "revoke", "pg", "--database-url", url])
+    assert "hunter2" not in revoked.output and "emorec:***@" in revoked.output
+
+
+def test_serve_takes_a_database_url(
+    tmp_path: Path, tiny_classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--database-url`` like worker and apikey; the service's own log lines reach every API
+    worker process through uvicorn's log config."""
+    import uvicorn
+
+    calls: list[dict[str, Any]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    for name in ("EMOREC_DATABASE_URL", "EMOREC_MODEL_DIR", "EMOREC_BACKEND"):
+        monkeypatch.setenv(name, "set by the test")  # restored after it
+    monkeypatch.delenv("EMOREC_BACKEND")
+    url = f"sqlite:///{tmp_path / 'served.db'}"
+    result = CliRunner().invoke(
+        cli_app, ["serve", str(tiny_classifier_dir), "--database-url", url, "--workers", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    assert os.environ["EMOREC_DATABASE_URL"] == url
+    (call,) = calls
+    assert call["workers"] == 2
+    assert call["log_config"]["loggers"]["emorec"]["handlers"] == ["default"]
 
 
 def test_serve_refuses_a_non_model_dir(tmp_path: Path) -> None:

@@ -239,6 +239,27 @@ def test_bad_uploads_are_refused_clearly(
     assert "file" in response.json()["detail"]
 
 
+def test_unreadable_uploads_are_422_not_400(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+) -> None:
+    """Bodies Starlette cannot parse as a form are validation errors, like README says."""
+    client, headers = make_client(embedded_worker=False)
+    cases = {
+        "no boundary": ("multipart/form-data", b"--x\r\n"),
+        "garbage": ("multipart/form-data; boundary=x", b"garbage"),
+    }
+    for what, (content_type, body) in cases.items():
+        response = client.post(
+            "/v1/jobs", headers={**headers, "Content-Type": content_type}, content=body
+        )
+        assert response.status_code == 422, (what, response.text)
+        answer = response.json()
+        assert "multipart/form-data" in answer["detail"], what
+        assert "form field named file" in answer["detail"], what
+        assert answer["errors"][0]["field"] == "body", what
+    assert client.get("/health").status_code == 200
+
+
 def test_job_lookup_errors_and_auth(
     make_client: Callable[..., tuple[TestClient, dict[str, str]]],
 ) -> None:
@@ -372,6 +393,88 @@ def test_a_failing_job_is_reported_and_not_retried(
     queue.process_job(job["id"])  # a duplicate task finds the job finished and does nothing
     assert client.get(f"/v1/jobs/{job['id']}", headers=headers).json() == status
     assert queue.requeue_stale_jobs(at_start=True) == []  # a failed job is not picked up again
+
+
+JOB_TEXTS = ["i am so happy", "this makes me furious", "i am scared of the dark", "i love it"]
+
+
+def test_job_rows_join_the_history_and_statistics(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+    classifier: EmotionClassifier,
+    tmp_path: Path,
+) -> None:
+    client, headers = make_client(embedded_worker=False, job_chunk_size=3)
+    queue = client.app.state.service.jobs
+    job = submit(client, headers, "rows.csv", csv_bytes(JOB_TEXTS)).json()
+    assert client.get("/v1/history", headers=headers).json()["total"] == 0
+    queue.process_job(job["id"])
+    queue.process_job(job["id"])  # a duplicate task adds nothing
+    history = client.get("/v1/history", headers=headers).json()
+    assert history["total"] == len(JOB_TEXTS)
+    expected = {p.text: p.label for p in classifier.predict(JOB_TEXTS)}
+    assert {item["text"]: item["label"] for item in history["items"]} == expected
+    stats = client.get("/v1/stats", headers=headers).json()
+    assert stats["total"] == len(JOB_TEXTS)
+    assert sum(stats["counts"].values()) == len(JOB_TEXTS)
+    for label in classifier.labels:
+        assert stats["counts"][label] == list(expected.values()).count(label)
+
+    # Off by setting: EMOREC_JOB_HISTORY=false, or no history at all.
+    for n, off in enumerate(({"job_history": False}, {"store_history": False})):
+        other, other_headers = make_client(
+            embedded_worker=False, database_url=f"sqlite:///{tmp_path / f'off{n}.db'}", **off
+        )
+        job = submit(other, other_headers, "rows.csv", csv_bytes(JOB_TEXTS)).json()
+        other.app.state.service.jobs.process_job(job["id"])
+        assert other.get(f"/v1/jobs/{job['id']}", headers=other_headers).json()["status"] == "done"
+        assert other.get("/v1/history", headers=other_headers).json()["total"] == 0, off
+
+
+def test_job_history_setting_from_the_environment(
+    tiny_classifier_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from emorec.service.settings import load_settings
+
+    assert load_settings(model_dir=tiny_classifier_dir).job_history is True
+    monkeypatch.setenv("EMOREC_JOB_HISTORY", "false")
+    assert load_settings(model_dir=tiny_classifier_dir).job_history is False
+
+
+@pytest.mark.parametrize(("level", "shown"), [("info", False), ("debug", True)])
+def test_huey_routine_lines_stay_out_of_the_default_log(
+    level: str,
+    shown: bool,
+    tiny_classifier_dir: Path,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The minutely stale-job check made Huey log three INFO lines a minute."""
+    import datetime as dt
+    import logging
+
+    settings = ServiceSettings(
+        model_dir=tiny_classifier_dir,
+        data_dir=tmp_path / "data",
+        database_url=f"sqlite:///{tmp_path / 'quiet.db'}",
+        log_level=level,
+    )
+    upgrade_database(settings.db_url)
+    queue = JobQueue(settings)
+    worker = start_embedded_consumer(queue)
+    try:
+        with caplog.at_level(logging.DEBUG if shown else logging.INFO):
+            # What the consumer's scheduler and worker do every minute.
+            (periodic,) = queue.huey.read_periodic(dt.datetime(2030, 1, 1, 12, 0))
+            logging.getLogger("huey.consumer.Scheduler").info("Enqueueing periodic task %s.", 1)
+            queue.huey.execute(periodic)
+            logging.getLogger("huey").warning("a warning")
+        huey_lines = [r for r in caplog.records if r.name.startswith("huey")]
+        assert any(r.levelno == logging.WARNING for r in huey_lines)
+        assert any(r.levelno == logging.INFO for r in huey_lines) == shown, huey_lines
+    finally:
+        worker.stop()
+        queue.close()
+        logging.getLogger("huey").setLevel(logging.NOTSET)
 
 
 def test_multilabel_job_run_by_the_task_directly(

@@ -477,6 +477,7 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
     backend: ServiceBackendOpt = None,
+    database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Run the HTTP API and dashboard (settings: EMOREC_* environment variables or .env)."""
     import uvicorn
@@ -490,6 +491,8 @@ def serve(
     os.environ["EMOREC_MODEL_DIR"] = str(model_dir.resolve())
     if backend is not None:
         os.environ["EMOREC_BACKEND"] = backend
+    if database_url is not None:
+        os.environ["EMOREC_DATABASE_URL"] = database_url
     settings = load_settings()
     os.environ["EMOREC_DATABASE_URL"] = settings.db_url
     uvicorn.run(
@@ -499,7 +502,27 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        log_config=_uvicorn_log_config(settings.log_level),
     )
+
+
+def _uvicorn_log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging set-up plus emorec's loggers on its console handler.
+
+    uvicorn applies it in every API worker process, which start without this CLI's logging:
+    the service's own lines (the database and data dir it uses, job progress) stay visible.
+    """
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["emorec"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return config
 
 
 @app.command()
@@ -546,14 +569,16 @@ DatabaseUrlOpt = Annotated[
 ]
 
 
-def _key_sessions(database_url: str | None) -> Any:
-    from emorec.service.db import make_engine, session_factory, upgrade_database
+def _key_sessions(database_url: str | None) -> tuple[Any, str]:
+    """Sessions on the keys' database, and its URL (password masked) to tell the user: a key
+    made in another directory lands in another SQLite file, and the service answers 401."""
+    from emorec.service.db import make_engine, redact_url, session_factory, upgrade_database
     from emorec.service.settings import StorageSettings, load_settings
 
     settings = load_settings(StorageSettings, database_url=database_url)
     engine = make_engine(settings.db_url)
     upgrade_database(engine)
-    return session_factory(engine)
+    return session_factory(engine), redact_url(settings.db_url)
 
 
 @apikey_app.command("create")
@@ -565,12 +590,19 @@ def apikey_create(
     """Create a key and print it once (only its hash is stored)."""
     from emorec.service.auth import create_api_key
 
-    with _key_sessions(database_url)() as session:
+    sessions, where = _key_sessions(database_url)
+    with sessions() as session:
         try:
             record, key = create_api_key(session, name)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
-    console.print(f"Created API key {record.id} ({record.name}). It is shown only now:")
+    console.print(
+        f"Created API key {record.id} ({record.name}) in the database {where}; a service "
+        "accepts it only if it uses this database. The key is shown only now:",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     console.print(key, highlight=False, soft_wrap=True)
 
 
@@ -580,9 +612,10 @@ def apikey_list(database_url: DatabaseUrlOpt = None) -> None:
     """List keys: id, name, prefix, created, last used, revoked."""
     from emorec.service.auth import list_api_keys
 
-    with _key_sessions(database_url)() as session:
+    sessions, where = _key_sessions(database_url)
+    with sessions() as session:
         keys = list_api_keys(session)
-    table = Table(title=f"API keys ({len(keys)})")
+    table = Table(title=f"API keys ({len(keys)})", caption=f"database {where}")
     for column in ("id", "name", "prefix", "created", "last used", "revoked"):
         table.add_column(column)
     for key in keys:
@@ -606,14 +639,17 @@ def apikey_revoke(
     """Revoke a key: requests with it are refused from now on."""
     from emorec.service.auth import revoke_api_key
 
-    with _key_sessions(database_url)() as session:
+    sessions, where = _key_sessions(database_url)
+    with sessions() as session:
         try:
             record = revoke_api_key(session, key)
         except ValueError as error:
             raise typer.BadParameter(str(error)) from None
     if record is None:
         raise typer.BadParameter(f"no API key has the id, name or prefix {key!r}")
-    console.print(f"Revoked API key {record.id} ({record.name}).")
+    console.print(
+        f"Revoked API key {record.id} ({record.name}) in the database {where}.", markup=False
+    )
 
 
 def _show_gate(gate: dict[str, Any]) -> None:

@@ -6,7 +6,8 @@ Steps, all in a temporary directory inside the model directory:
    token_type_ids]) → logits`` with dynamic batch and sequence axes;
 2. ONNX Runtime's transformer optimiser (fused attention, GELU, LayerNorm, embeddings), before
    quantization because the fusions do not match a quantized graph;
-3. with ``quantize="int8"``, dynamic int8 quantization of the weights, per output channel;
+3. with ``quantize="int8"``, dynamic int8 quantization of the weights, per output channel, in
+   7 bits so that CPUs without VNNI compute it exactly too, the classification head in fp32;
 4. the accuracy gate: PyTorch and the exported model classify the same labelled texts (the
    validation split rebuilt from the model's ``config.yaml``, or a file) with the calibrated
    decision rule; when accuracy or macro-F1 drops by more than ``max_drop`` points, or fp32
@@ -36,6 +37,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import transformers
 
 import emorec
 from emorec._io import atomic_path, atomic_write_json, file_sha256
@@ -206,22 +208,108 @@ def optimize_graph(source: Path, target: Path, model_config: Any) -> dict[str, i
     return fused
 
 
+HEAD_OP_TYPES = ("MatMul", "Gemm")
+QUANTIZED_OP_TYPES = ("MatMulInteger", "DynamicQuantizeMatMul", "QGemm", "DynamicQuantizeLinear")
+
+
+def head_nodes(graph: Any, op_types: Sequence[str] = HEAD_OP_TYPES) -> list[str]:
+    """Names of the ``op_types`` nodes between the encoder's last LayerNorm and the logits.
+
+    That is the classification head (BERT's pooler + classifier, emorec's pre-classifier +
+    classifier): a few thousand weights whose int8 rounding moves every logit directly, for
+    a negligible share of the compute, so it stays in fp32.
+    """
+    producers = {out: node for node in graph.node for out in node.output}
+    stop = {"LayerNormalization", "SkipLayerNormalization", "SimplifiedLayerNormalization"}
+    found: list[str] = []
+    frontier = [output.name for output in graph.output]
+    seen: set[str] = set()
+    while frontier:
+        node = producers.get(frontier.pop())
+        if node is None or node.name in seen or node.op_type in stop:
+            continue
+        seen.add(node.name)
+        if node.op_type in op_types:
+            found.append(node.name)
+        frontier.extend(node.input)
+    return sorted(found)
+
+
 def quantize_graph(source: Path, target: Path) -> dict[str, Any]:
-    """Dynamic int8 quantization of the weights, per output channel; returns its settings."""
+    """Dynamic int8 quantization of the weights, per output channel; returns its settings.
+
+    Weights use 7 bits (``reduce_range``). On x86 CPUs without VNNI (AVX2, AVX-512 before
+    Cascade Lake) ONNX Runtime multiplies uint8 activations by int8 weights with
+    ``vpmaddubsw``, which adds each pair of products into a saturating int16: with full-range
+    weights, 2 × 255 × 127 overflows it and the logits are wrong on those machines only, while
+    a VNNI CPU (where the model is usually exported) computes them exactly. With |w| ≤ 64 a
+    pair stays below 2¹⁵ on every CPU, so the file gives the same answers wherever it runs.
+    The classification head (:func:`head_nodes`) stays in fp32.
+    """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.quantization.onnx_model import ONNXModel
 
-    settings = {"method": "dynamic", "weight_type": "int8", "per_channel": True}
+    # The quantizer turns Gemm into MatMul + Add under new names before it reads the exclusion
+    # list; doing it first lets the list name the nodes that will actually be quantized.
+    model = onnx.load(str(source))
+    ONNXModel(model).replace_gemm_with_matmul()
+    excluded = head_nodes(model.graph)
+    plain = target.with_name(f"{target.stem}.matmul.onnx")
+    onnx.save(model, str(plain))
+    settings = {
+        "method": "dynamic",
+        "weight_type": "int8",
+        "per_channel": True,
+        "reduce_range": True,
+        "fp32_nodes": excluded,
+    }
     with _quiet_logging(logging.WARNING):
         quantize_dynamic(
-            str(source),
+            str(plain),
             str(target),
             per_channel=True,
+            reduce_range=True,
             weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded,
             # ORT's fused ops (Attention, SkipLayerNorm) have no ONNX shape inference.
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
         )
+    plain.unlink()
+    quantized_head = head_nodes(onnx.load(str(target)).graph, QUANTIZED_OP_TYPES)
+    if quantized_head or not excluded:
+        raise EmorecError(
+            "ONNX Runtime's quantizer did not keep the classification head in fp32 "
+            f"(quantized: {quantized_head or 'no head found'}); this onnxruntime version is not "
+            "supported for int8 export: install the version in requirements/lock.txt."
+        )
     return settings
+
+
+def cpu_int8_instructions() -> str:
+    """The int8 dot-product instructions of this CPU, as ONNX Runtime will use them.
+
+    Recorded with every int8 export: accuracy figures measured on a VNNI CPU do not carry over
+    to one without it unless the weights are saturation-safe (see :func:`quantize_graph`).
+    """
+    try:
+        flags = next(
+            line.split(":", 1)[1].split()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith(("flags", "Features"))
+        )
+    except (OSError, StopIteration):
+        return "unknown"
+    for flag, name in (
+        ("amx_int8", "amx"),
+        ("avx512_vnni", "avx512-vnni"),
+        ("avx_vnni", "avx-vnni"),
+        ("avx2", "avx2"),
+        ("asimddp", "arm-dotprod"),
+    ):
+        if flag in flags:
+            return name
+    return "other"
 
 
 # ---- the accuracy gate ---------------------------------------------------------------------
@@ -326,6 +414,8 @@ def _versions() -> dict[str, str]:
         "torch": torch.__version__,
         "onnx": onnx.__version__,
         "onnxruntime": onnxruntime.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
     }
 
 
@@ -420,6 +510,7 @@ def export_onnx(
         "inputs": input_names,
         "optimization": {"fused_operators": fused} if fused is not None else None,
         "quantization": quantization,
+        "cpu_int8_instructions": cpu_int8_instructions() if quantize else None,
         "gate": {k: v for k, v in gate.items() if k != "failures"},
         "export_seconds": round(time.perf_counter() - started, 2),
         "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -24,7 +24,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Engine, case, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -36,6 +36,8 @@ from emorec.service.db import (
     PredictionRecord,
     check_database,
     make_engine,
+    prediction_rows,
+    redact_url,
     session_factory,
     upgrade_database,
     utcnow,
@@ -242,21 +244,9 @@ def predict(body: PredictRequest, state: StateDep) -> PredictResponse:
     with state.predict_lock:
         predictions = classifier.predict(body.texts)
     if body.store and settings.store_history:
-        now = utcnow()
-        with state.sessions() as session:
-            session.add_all(
-                PredictionRecord(
-                    created_at=now,
-                    # PostgreSQL text cannot hold NUL; keep a visible stand-in instead.
-                    text=p.text.replace("\x00", "\ufffd"),
-                    labels=p.labels,
-                    top_label=p.label,
-                    scores=p.scores,
-                    model=state.model_name,
-                )
-                for p in predictions
-            )
-            session.commit()
+        with state.sessions.begin() as session:
+            rows = prediction_rows(predictions, state.model_name, utcnow())
+            session.execute(insert(PredictionRecord), rows)
     return PredictResponse(
         model=state.model_name,
         multi_label=classifier.label_space.multi_label,
@@ -492,14 +482,32 @@ async def _validation_error(_request: Request, error: Exception) -> JSONResponse
     )
 
 
-async def _http_error(_request: Request, error: Exception) -> JSONResponse:
+async def _http_error(request: Request, error: Exception) -> JSONResponse:
     assert isinstance(error, StarletteHTTPException)  # noqa: S101  (registered for it)
     detail = error.detail if isinstance(error.detail, str) else str(error.detail)
+    if error.status_code == 400:
+        # Starlette and FastAPI answer 400 to a body they cannot parse (multipart without its
+        # boundary, truncated form data); like every other malformed request it is a 422.
+        return _unreadable_body(request.url.path, detail)
     if error.status_code == 404 and detail == "Not Found":
         detail = "There is nothing at this address; the API is described at /docs."
     elif error.status_code == 405:
         detail = "This address does not accept that HTTP method; see /docs."
     return JSONResponse({"detail": detail}, status_code=error.status_code, headers=error.headers)
+
+
+def _unreadable_body(path: str, reason: str) -> JSONResponse:
+    reason = reason.rstrip(".")
+    if path.startswith("/v1/jobs"):
+        detail = (
+            f"The upload could not be read as multipart/form-data ({reason}); send the file in "
+            "a form field named file, e.g. curl -F file=@texts.csv -H 'X-API-Key: ...' "
+            f"{path}."
+        )
+    else:
+        detail = f"The request body could not be read ({reason}); see /docs for its format."
+    problem = {"field": "body", "message": reason, "type": "body_unreadable"}
+    return JSONResponse({"detail": detail, "errors": [problem]}, status_code=422)
 
 
 async def _input_error(_request: Request, error: Exception) -> JSONResponse:
@@ -571,6 +579,96 @@ class BodyLimitMiddleware:
             await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
 
 
+# ---- security headers and logs -----------------------------------------------------------
+# The dashboard is one HTML file, one style sheet and one ES module, all from this origin: no
+# inline script or style, so nothing injected into the page could run. The icon is a data: URL.
+DASHBOARD_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+# Swagger UI: its bundle and a start-up script from this origin (no inline script); its style
+# sheet draws icons from data: URLs; "Try it out" calls this origin.
+DOCS_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+)
+SECURITY_HEADERS = {
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+class SecurityHeadersMiddleware:
+    """Add the Content-Security-Policy and the other security headers to every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        policy = DOCS_CSP if path == "/docs" or path.startswith("/docs/") else DASHBOARD_CSP
+        added = [
+            (b"content-security-policy", policy.encode()),
+            *((name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()),
+        ]
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                extra = [(name, value) for name, value in added if name not in present]
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+# Query parameters that carry credentials; the service takes keys only in X-API-Key, but a
+# client may still send one in the URL (?api_key=...), where the access log would keep it.
+_SECRET_PARAMS = frozenset(
+    {"api_key", "apikey", "api-key", "x-api-key", "key", "token", "access_token", "password"}
+)
+_KEY_PREFIX = "emorec_"
+
+
+def _hide_query(query: str, status: object) -> bool:
+    from urllib.parse import parse_qsl
+
+    if not isinstance(status, int) or status >= 400:
+        return True  # a rejected request: its query may be anything, a mistyped key included
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return any(
+        name.lower() in _SECRET_PARAMS or _KEY_PREFIX in name or _KEY_PREFIX in value
+        for name, value in pairs
+    )
+
+
+class AccessLogQueryFilter(logging.Filter):
+    """On uvicorn's access log: the query string of a rejected request (4xx, 5xx) or of one that
+    carries a key is replaced by ``?<hidden>``, the path and status stay."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn logs (client, method, path with query, HTTP version, status).
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            path, _, query = args[2].partition("?")
+            if query and _hide_query(query, args[4]):
+                record.args = (*args[:2], f"{path}?<hidden>", *args[3:])
+        return True
+
+
+_ACCESS_LOG_FILTER = AccessLogQueryFilter()
+
+
+def _filter_access_log() -> None:
+    access = logging.getLogger("uvicorn.access")
+    if _ACCESS_LOG_FILTER not in access.filters:
+        access.addFilter(_ACCESS_LOG_FILTER)
+
+
 # ---- the app -----------------------------------------------------------------------------
 @asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -600,8 +698,14 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.embedded_worker:
             state.worker = start_embedded_consumer(state.jobs)
         app.state.service = state
+        # Where the keys and history are: a key created against another database is a 401.
         logger.info(
-            "Serving %s (%s, %d emotions).", state.model_name, state.backend, len(classifier.labels)
+            "Serving %s (%s, %d emotions); database %s, data dir %s.",
+            state.model_name,
+            state.backend,
+            len(classifier.labels),
+            redact_url(settings.db_url),
+            settings.data_dir.absolute(),
         )
         yield
     finally:
@@ -628,7 +732,7 @@ def create_app(
         description="Text emotion recognition: predictions, explanations, batch jobs, history.",
         lifespan=_lifespan,
         # FastAPI's own /docs and /redoc load their scripts from a CDN; /docs is served from
-        # the swagger-ui-bundle package instead (see _mount_docs), so it works offline.
+        # the fastapi-offline package instead (see _mount_docs), so it works offline.
         docs_url=None,
         redoc_url=None,
     )
@@ -663,28 +767,63 @@ def create_app(
             allow_methods=["GET", "POST"],
             allow_headers=[API_KEY_HEADER, "Content-Type"],
         )
+    # Outermost, so that every answer has them, the 413s of BodyLimitMiddleware included.
+    app.add_middleware(SecurityHeadersMiddleware)
+    _filter_access_log()
     _mount_dashboard(app)
     _mount_docs(app)
     return app
 
 
+_DOCS_PAGE = """<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <meta name="viewport" content="width=device-width, initial-scale=1">
+  <title>{title}</title>
+  <link rel="icon" href="/docs-static/favicon.png">
+  <link rel="stylesheet" href="/docs-static/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui" data-openapi-url="{openapi_url}"></div>
+  <script src="/docs-static/swagger-ui-bundle.js"></script>
+  <script src="/static/docs.js"></script>
+</body>
+</html>
+"""
+
+
+def swagger_ui_dir() -> Path:
+    """Swagger UI 5's files (it reads OpenAPI 3.1), from the fastapi-offline package."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        raise EmorecError(
+            "The API docs need the fastapi-offline package: pip install 'emorec[service]'."
+        ) from None
+    return Path(fastapi_offline.__file__).parent / "static"
+
+
 def _mount_docs(app: FastAPI) -> None:
-    """Interactive API docs at /docs with Swagger UI's files served by the app itself."""
-    from fastapi.openapi.docs import get_swagger_ui_html
+    """Interactive API docs at /docs with Swagger UI's files served by the app itself.
+
+    FastAPI's page starts Swagger UI with an inline script, which the CSP forbids; this page
+    starts it from ``static/docs.js`` instead.
+    """
+    import html
+
     from fastapi.responses import HTMLResponse
-    from swagger_ui_bundle import swagger_ui_path
+
+    page = _DOCS_PAGE.format(
+        title=html.escape(f"{app.title} API"),
+        openapi_url=html.escape(app.openapi_url or "/openapi.json"),
+    )
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} API",
-            swagger_js_url="/docs-static/swagger-ui-bundle.js",
-            swagger_css_url="/docs-static/swagger-ui.css",
-            swagger_favicon_url="/docs-static/favicon-32x32.png",
-        )
+        return HTMLResponse(page)
 
-    app.mount("/docs-static", StaticFiles(directory=swagger_ui_path), name="docs-static")
+    app.mount("/docs-static", StaticFiles(directory=swagger_ui_dir()), name="docs-static")
 
 
 def _mount_dashboard(app: FastAPI) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     JSON,
@@ -29,8 +30,12 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import URL
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from emorec.inference import Prediction
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +110,36 @@ class PredictionRecord(Base):
     top_label: Mapped[str | None] = mapped_column(String(100), index=True)
     scores: Mapped[dict[str, Any]] = mapped_column()
     model: Mapped[str] = mapped_column(String(200))
+
+
+def prediction_rows(
+    predictions: Iterable[Prediction], model: str, when: dt.datetime
+) -> list[dict[str, Any]]:
+    """History rows (``predictions`` table) of ``predictions``, as dicts for ``insert``.
+
+    One definition for the predictions of ``/v1/predict`` and the rows of batch jobs, so the
+    history and the statistics count both the same way.
+    """
+    return [
+        {
+            "created_at": when,
+            # PostgreSQL text cannot hold NUL; keep a visible stand-in instead.
+            "text": p.text.replace("\x00", "\ufffd"),
+            "labels": p.labels,
+            "top_label": p.label,
+            "scores": p.scores,
+            "model": model,
+        }
+        for p in predictions
+    ]
+
+
+def redact_url(url: str) -> str:
+    """A database or Redis URL with its password masked (``***``), for logs and messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url.split("://")[0] + "://..."
 
 
 def normalize_url(url: str | URL) -> URL:

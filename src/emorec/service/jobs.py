@@ -45,7 +45,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from emorec._io import atomic_path
 from emorec.errors import ConfigError, DataError
 from emorec.predict_io import AnnotatedWriter, annotate_row, iter_rows
-from emorec.service.db import make_engine, session_factory, utcnow
+from emorec.service.db import (
+    PredictionRecord,
+    make_engine,
+    prediction_rows,
+    redact_url,
+    session_factory,
+    utcnow,
+)
 from emorec.service.job_models import Job, JobPart, JobResult
 
 if TYPE_CHECKING:
@@ -600,6 +607,10 @@ class JobQueue:
                 "EMOREC_DATA_DIR with the API"
             )
         classifier = self.classifier()
+        # The job's rows join the prediction history (and so the statistics) chunk by chunk,
+        # in the chunk's own transaction: a chunk redone after a lost lease adds nothing twice.
+        history = settings.store_history and settings.job_history
+        model = Path(classifier.model_dir or settings.model_dir).resolve().name
         begin = part.start_row + part.rows_done
         size = part.stop_row - begin
         chunks = _row_chunks(path, job.text_column, begin, part.stop_row, settings.job_chunk_size)
@@ -624,6 +635,9 @@ class JobQueue:
                 # The lease check comes first: a worker that lost the part inserts nothing.
                 self._commit_chunk(session, part, owner, part.rows_done + len(rows))
                 session.execute(insert(JobResult), results)
+                if history:
+                    records = prediction_rows(predictions, model, utcnow())
+                    session.execute(insert(PredictionRecord), records)
             part = replace(part, rows_done=part.rows_done + len(rows))
             if settings.job_chunk_pause_seconds:
                 time.sleep(settings.job_chunk_pause_seconds)
@@ -838,6 +852,7 @@ class EmbeddedWorker:
 
 def start_embedded_consumer(queue: JobQueue, workers: int = 1) -> EmbeddedWorker:
     """Run ``queue``'s tasks in ``workers`` threads of this process (``emorec serve``)."""
+    quiet_huey(queue.settings.log_level)
     queue.requeue_stale_jobs(at_start=True)
     consumer = _EmbeddedConsumer(
         queue.huey, workers=workers, worker_type="thread", max_delay=_MAX_POLL_DELAY
@@ -864,14 +879,14 @@ def run_worker(settings: ServiceSettings, workers: int = 1) -> None:
     except OperationalError as error:
         reason = str(error.orig or error).strip().splitlines()[0].rstrip(".")
         raise ConfigError(
-            f"The database {_redact(settings.db_url)} is not reachable: {reason}."
+            f"The database {redact_url(settings.db_url)} is not reachable: {reason}."
         ) from None
     # The cores are shared among the worker processes rather than oversubscribed.
     queue = JobQueue(settings, num_threads=max(1, (os.cpu_count() or 1) // workers))
     try:
         queue.huey.pending_count()
     except Exception as error:  # redis-py and sqlite3 raise their own connection errors
-        where = _redact(settings.queue_url) if settings.queue_url else settings.data_dir
+        where = redact_url(settings.queue_url) if settings.queue_url else settings.data_dir
         raise ConfigError(
             f"The job queue ({where}) is not reachable: {str(error).rstrip('.')}."
         ) from None
@@ -881,20 +896,18 @@ def run_worker(settings: ServiceSettings, workers: int = 1) -> None:
         queue.huey, workers=workers, worker_type="process", max_delay=_MAX_POLL_DELAY
     )
     queue.stop_flag = consumer.stop_flag
+    quiet_huey(settings.log_level)
     logger.info(
-        "Worker: %d process(es), queue %s, database %s.",
+        "Worker: %d process(es), queue %s, database %s, data dir %s.",
         workers,
-        _redact(settings.queue_url) if settings.queue_url else settings.data_dir / "queue.db",
-        _redact(settings.db_url),
+        redact_url(settings.queue_url) if settings.queue_url else settings.data_dir / "queue.db",
+        redact_url(settings.db_url),
+        settings.data_dir.absolute(),
     )
     consumer.run()
 
 
-def _redact(url: str) -> str:
-    """A database or Redis URL without its password, for logs and messages."""
-    from sqlalchemy import make_url
-
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return url.split("://")[0] + "://..."
+def quiet_huey(log_level: str) -> None:
+    """Keep Huey's routine INFO lines (every periodic check, every task started and finished:
+    several a minute) out of the log unless ``log_level`` is debug; its warnings stay."""
+    logging.getLogger("huey").setLevel(logging.DEBUG if log_level == "debug" else logging.WARNING)

@@ -68,6 +68,11 @@ class ServiceSettings(StorageSettings):
         False, description="Require X-API-Key on /v1/predict and /v1/explain too."
     )
     store_history: bool = Field(True, description="Store predictions in the history table.")
+    job_history: bool = Field(
+        True,
+        description="Store the rows of batch jobs in the history too (so the statistics count "
+        "them); needs store_history.",
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Origins allowed by CORS (none by default)."
     )

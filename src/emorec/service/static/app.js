@@ -193,6 +193,7 @@ function updateKeyState(saved = false) {
 function refreshProtected() {
   loadHistory(0);
   loadStats();
+  loadJobs();
   const last = localStorage.getItem(JOB_STORAGE);
   if (last && !state.jobId && apiKey()) watchJob(last, true);
 }
@@ -367,6 +368,7 @@ function initBatch() {
       localStorage.setItem(JOB_STORAGE, job.id);
       renderJob(job);
       watchJob(job.id);
+      loadJobs();
     } catch (error) {
       showMessage(message, explainError(error));
     } finally {
@@ -448,6 +450,87 @@ async function downloadResult(event) {
   } catch (error) {
     showMessage($("batch-message"), explainError(error));
   }
+}
+
+// ---- jobs list -------------------------------------------------------------------------
+// The newest jobs (GET /v1/jobs) with their status, progress and result; refreshed while any
+// of them is still queued or running.
+const JOBS_PAGE = 10;
+const JOBS_POLL_MS = 2000;
+let jobsTimer = null;
+let jobsUnfinished = new Set();
+
+function initJobs() {
+  $("jobs-refresh").addEventListener("click", () => loadJobs());
+}
+
+async function loadJobs() {
+  clearTimeout(jobsTimer);
+  const message = $("jobs-message");
+  const body = $("jobs-table").tBodies[0];
+  hideMessage(message);
+  if (needKey(message, "the jobs")) {
+    body.replaceChildren();
+    $("jobs-info").textContent = "";
+    return;
+  }
+  let data;
+  try {
+    data = await api(`/v1/jobs?limit=${JOBS_PAGE}`);
+  } catch (error) {
+    showMessage(message, explainError(error));
+    return;
+  }
+  body.replaceChildren(...data.items.map(jobRow));
+  if (!data.items.length) {
+    body.append(el("tr", {}, [el("td", {
+      className: "empty", text: "No jobs yet.", attrs: { colspan: "5" },
+    })]));
+  }
+  $("jobs-info").textContent = data.total > data.items.length
+    ? `${data.items.length} newest of ${data.total.toLocaleString()}`
+    : "";
+  const unfinished = new Set(data.items
+    .filter((job) => job.status === "queued" || job.status === "running")
+    .map((job) => job.id));
+  // A job that just ended may have added its rows to the history (EMOREC_JOB_HISTORY).
+  const ended = [...jobsUnfinished].some((id) => !unfinished.has(id));
+  jobsUnfinished = unfinished;
+  if (ended) {
+    loadHistory(0);
+    loadStats();
+  }
+  if (unfinished.size) jobsTimer = setTimeout(loadJobs, JOBS_POLL_MS);
+}
+
+function jobRow(job) {
+  const done = job.status === "done";
+  const progress = el("progress", { attrs: {
+    max: "1", value: String(done ? 1 : Number(job.progress) || 0),
+    "aria-label": `Progress of ${job.filename}`,
+  } });
+  const rows = el("td", { className: "num" }, [
+    `${job.rows_done.toLocaleString()} of ${job.rows_total.toLocaleString()}`, progress,
+  ]);
+  const result = el("td");
+  if (done) {
+    const link = el("a", { className: "job-result", text: "Download", attrs: {
+      href: job.result_url || `/v1/jobs/${encodeURIComponent(job.id)}/result`,
+      "data-filename": resultName(job.filename),
+    } });
+    link.addEventListener("click", downloadResult);
+    result.append(link);
+  } else if (job.error) {
+    result.className = "error";
+    result.textContent = job.error;
+  }
+  return el("tr", { attrs: { "data-job": job.id, "data-status": job.status } }, [
+    el("td", { className: "time", text: formatTime(job.created_at) }),
+    el("td", { className: "text" }, [el("span", { text: job.filename, attrs: { title: job.filename } })]),
+    el("td", {}, [el("span", { className: `badge ${job.status}`, text: job.status })]),
+    rows,
+    result,
+  ]);
 }
 
 // ---- history ---------------------------------------------------------------------------
@@ -672,6 +755,7 @@ function renderLegend() {
 initApiKey();
 initAnalyse();
 initBatch();
+initJobs();
 initHistory();
 initStats();
 loadReady().then(refreshProtected);
