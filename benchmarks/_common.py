@@ -46,14 +46,35 @@ def machine() -> dict[str, Any]:
     }
 
 
+# The libraries whose versions change a benchmark's figures (kernels, tokenizers, defaults).
+VERSIONED = (
+    "emorec", "torch", "transformers", "tokenizers", "accelerate", "datasets", "numpy",
+    "scikit-learn", "onnx", "onnxruntime", "optuna", "captum", "fastapi", "uvicorn",
+)  # fmt: skip
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed version of each library in :data:`VERSIONED` (``None`` when absent)."""
+    from importlib import metadata
+
+    versions: dict[str, str | None] = {}
+    for name in VERSIONED:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
 def write_result(name: str, payload: dict[str, Any]) -> Path:
-    """Write benchmarks/results/<name>.json with the command, date, commit and machine."""
+    """Write benchmarks/results/<name>.json with the command, date, commit, machine, versions."""
     record = {
         **payload,
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "git_commit": _git_commit(),
         "machine": machine(),
+        "versions": library_versions(),
     }
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"

@@ -16,7 +16,9 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 # The CPU build of PyTorch first: an unpinned `torch` would pull a multi-GB CUDA build.
 .venv/bin/python -m pip install --quiet "torch==2.13.0"
-.venv/bin/python -m pip install --quiet -e ".[dev]"
+# Every other package at the version in requirements/lock.txt (re-resolved on purpose with
+# scripts/lock.sh), so that a fresh clone installs what the suite was last run with.
+.venv/bin/python -m pip install --quiet -c requirements/lock.txt -e ".[dev]"
 # WordNet 3.0 for synonym augmentation (into $NLTK_DATA or ~/nltk_data; skipped when present).
 .venv/bin/emorec setup-wordnet
 echo "emorec installed in .venv ($(.venv/bin/python -c 'import emorec; print(emorec.__version__)'))"
