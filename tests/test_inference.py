@@ -14,7 +14,7 @@ import torch
 from scipy.special import softmax
 
 from emorec.calibrate import Calibration
-from emorec.errors import ConfigError, ModelDirError
+from emorec.errors import ConfigError, DataError, ModelDirError
 from emorec.inference import EmotionClassifier, Prediction, TorchBackend
 from emorec.labels import LabelSpace
 from emorec.predict_io import iter_rows, predict_file
@@ -283,3 +283,57 @@ def test_predict_file_streams_and_keeps_order(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [int(r["text"].split()[2]) for r in rows] == list(range(2_500))
     assert all(r["pred_label"] == LABELS[i % len(LABELS)] for i, r in enumerate(rows))
+
+
+# ---- input file edge cases: missing, byte-order mark, empty ---------------------------------
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if ".tmp" in p.name)
+
+
+def test_predict_file_missing_input_names_it_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "out.csv"
+    with pytest.raises(DataError, match=r"^Input file not found: .*absent\.csv \(resolved to"):
+        predict_file(_RecordingClassifier(), tmp_path / "absent.csv", out, progress=False)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"^Input file is a directory, not a file: .*sub\.txt"):
+        (tmp_path / "sub.txt").mkdir()
+        predict_file(_RecordingClassifier(), tmp_path / "sub.txt", out, progress=False)  # type: ignore[arg-type]
+    assert not out.exists() and _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".txt"])
+def test_predict_file_reads_inputs_with_a_byte_order_mark(tmp_path: Path, suffix: str) -> None:
+    texts = ["text number 0 is glad", "text number 1 is sad"]
+    body = {
+        ".csv": "text,id\n" + "".join(f"{t},{i}\n" for i, t in enumerate(texts)),
+        ".jsonl": "".join(json.dumps({"text": t, "id": i}) + "\n" for i, t in enumerate(texts)),
+        ".txt": "".join(f"{t}\n" for t in texts),
+    }[suffix]
+    source = tmp_path / f"in{suffix}"
+    source.write_text("\ufeff" + body, encoding="utf-8")
+    assert [r["text"] for r in next(iter_rows(source, "text", 10))] == texts
+    out = tmp_path / "out.jsonl"
+    assert predict_file(_RecordingClassifier(), source, out, progress=False) == 2  # type: ignore[arg-type]
+    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [r["text"] for r in rows] == texts
+    assert [r["pred_label"] for r in rows] == LABELS[:2]
+
+
+@pytest.mark.parametrize(
+    ("name", "body", "message"),
+    [
+        ("in.txt", "", r"in\.txt is empty: there is nothing to classify"),
+        ("in.csv", "", r"in\.csv is empty: there is nothing to classify"),
+        ("in.csv", "id,text\n", r"in\.csv has no rows to classify; .*out\.\w+ not written"),
+        ("in.jsonl", "\n\n", r"in\.jsonl has no rows to classify; .*out\.\w+ not written"),
+    ],
+)
+def test_predict_file_without_rows_is_an_error_and_writes_nothing(
+    tmp_path: Path, name: str, body: str, message: str
+) -> None:
+    source = tmp_path / name
+    source.write_text(body, encoding="utf-8")
+    for out in (tmp_path / "out.csv", tmp_path / "out.jsonl"):
+        with pytest.raises(DataError, match=message):
+            predict_file(_RecordingClassifier(), source, out, progress=False)  # type: ignore[arg-type]
+        assert not out.exists()
+    assert _leftovers(tmp_path) == []

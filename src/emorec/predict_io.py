@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-from emorec._io import atomic_path
+from emorec._io import atomic_path, open_text
 from emorec.errors import ConfigError, DataError
 from emorec.inference import Decision, EmotionClassifier, Prediction
 
@@ -26,6 +26,16 @@ def _count_lines(path: Path) -> int:
         return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
 
 
+def check_input(path: Path) -> None:
+    """Raise :class:`DataError` unless ``path`` is an existing file of a readable format."""
+    suffix = path.suffix.lower()
+    if suffix not in INPUT_FORMATS:
+        raise DataError(f"{path}: unsupported input format {suffix!r}; use one of {INPUT_FORMATS}.")
+    if not path.is_file():
+        what = "is a directory, not a file" if path.is_dir() else "not found"
+        raise DataError(f"Input file {what}: {path} (resolved to {path.resolve()}).")
+
+
 def iter_rows(path: Path, text_column: str, chunk_size: int) -> Iterator[list[dict[str, Any]]]:
     """Chunks of input rows as dicts; each has the text under ``text_column``.
 
@@ -33,13 +43,10 @@ def iter_rows(path: Path, text_column: str, chunk_size: int) -> Iterator[list[di
     """
     if not isinstance(chunk_size, int) or chunk_size < 1:
         raise ConfigError(f"chunk_size must be a positive integer; got {chunk_size!r}.")
+    check_input(path)
     suffix = path.suffix.lower()
-    if suffix not in INPUT_FORMATS:
-        raise DataError(f"{path}: unsupported input format {suffix!r}; use one of {INPUT_FORMATS}.")
-    if not path.is_file():
-        raise DataError(f"Input file not found: {path} (resolved to {path.resolve()}).")
     chunk: list[dict[str, Any]] = []
-    with path.open(encoding="utf-8", newline="" if suffix == ".csv" else None) as handle:
+    with open_text(path, newline="" if suffix == ".csv" else None) as handle:
         try:
             if suffix == ".csv":
                 reader = csv.DictReader(handle)
@@ -124,12 +131,19 @@ def predict_file(
     chunk_size: int = 2048,
     progress: bool = True,
 ) -> int:
-    """Classify every row of ``input_path`` into ``output_path``; returns the row count."""
+    """Classify every row of ``input_path`` into ``output_path``; returns the row count.
+
+    ``output_path`` appears only when every row is written (an error or an interrupt leaves
+    it as it was), and an input without rows is an error rather than an empty output.
+    """
     from rich.progress import Progress
 
     input_path, output_path = Path(input_path), Path(output_path)
     if output_path.suffix.lower() not in OUTPUT_FORMATS:
         raise DataError(f"{output_path}: output must be one of {OUTPUT_FORMATS}.")
+    check_input(input_path)  # before _count_lines opens it
+    if input_path.stat().st_size == 0:
+        raise DataError(f"{input_path} is empty: there is nothing to classify.")
     names = classifier.labels
     as_jsonl = output_path.suffix.lower() == ".jsonl"
     total = _count_lines(input_path)
@@ -145,4 +159,6 @@ def predict_file(
                     writer.write(annotate_row(row, prediction, names, jsonl=as_jsonl))
                 written += len(chunk)
                 bar.update(task, advance=len(chunk))
+        if written == 0:  # raised inside atomic_path: the temporary output is removed
+            raise DataError(f"{input_path} has no rows to classify; {output_path} not written.")
     return written
