@@ -1,7 +1,13 @@
 """End to end on the tiny model: `emorec run`, reload, predict, and bad model directories."""
 
+import csv
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +16,7 @@ from typer.testing import CliRunner
 
 from emorec.cli import app
 from emorec.errors import ModelDirError
-from emorec.inference import EmotionClassifier
+from emorec.inference import EmotionClassifier, Prediction
 
 from .conftest import LABELS
 
@@ -200,3 +206,149 @@ def test_corrupted_model_dir(trained, tmp_path: Path) -> None:
     (mislabeled / "emorec.json").write_text(json.dumps(meta))
     with pytest.raises(ModelDirError, match=r"4 outputs but emorec\.json lists 2 labels"):
         EmotionClassifier.from_pretrained(mislabeled)
+
+
+# ---- `predict --input` file edge cases and signals ------------------------------------------
+def test_cli_predict_input_errors_are_one_line_and_write_nothing(
+    tiny_classifier_dir: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.csv"
+    absent = tmp_path / "absent.csv"
+    result = runner.invoke(
+        app, ["predict", str(tiny_classifier_dir), "--input", str(absent), "--output", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    message = " ".join(result.output.split())
+    assert message.startswith("error: Input file not found: ") and "absent.csv" in message
+    assert len(result.output.strip().splitlines()) == 1  # the message alone, before any loading
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    result = runner.invoke(
+        app, ["predict", str(tiny_classifier_dir), "--input", str(empty), "--output", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    assert "is empty: there is nothing to classify" in " ".join(result.output.split())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.txt"]  # no output, no temp
+
+
+def test_cli_predict_reads_a_csv_with_a_byte_order_mark(
+    tiny_classifier_dir: Path, tmp_path: Path
+) -> None:
+    source = tmp_path / "excel.csv"
+    source.write_text("\ufefftext,id\ni am so happy,1\nso scared,2\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = runner.invoke(
+        app, ["predict", str(tiny_classifier_dir), "--input", str(source), "--output", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(r["text"], r["id"]) for r in rows] == [("i am so happy", "1"), ("so scared", "2")]
+    assert {r["pred_label"] for r in rows} <= set(LABELS)
+
+
+def test_sigterm_during_predict_input_leaves_no_temporary_file(
+    tiny_classifier_dir: Path, tmp_path: Path
+) -> None:
+    # Without a handler SIGTERM ends Python on the spot: no `finally`, and the 3 MB temporary
+    # output of the atomic write stayed behind. (Ctrl-C already unwinds as KeyboardInterrupt.)
+    source = tmp_path / "big.txt"
+    with source.open("w", encoding="utf-8") as handle:
+        handle.writelines(f"i feel rather glad about line number {i}\n" for i in range(300_000))
+    out = tmp_path / "out.csv"
+    command = [sys.executable, "-m", "emorec.cli", "predict", str(tiny_classifier_dir)]
+    command += ["--input", str(source), "--output", str(out), "--chunk-size", "64"]
+    log = tmp_path / "log.txt"
+    with log.open("w") as output:
+        child = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 180
+            # Signal once rows are being written: the temporary output exists and has data.
+            while not [p for p in tmp_path.glob(".out.csv.*.tmp.csv") if p.stat().st_size]:
+                assert child.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "no output after 180 s"
+                time.sleep(0.05)
+            child.send_signal(signal.SIGTERM)
+            returncode = child.wait(timeout=60)
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+    text = log.read_text()
+    assert returncode == 128 + signal.SIGTERM, text  # 143, as a shell reports a SIGTERM
+    assert "Traceback" not in text
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.txt", "log.txt"]
+
+
+def test_cli_turns_sigterm_into_an_exit_that_unwinds_and_restores_the_handler(
+    tmp_path: Path,
+) -> None:
+    from emorec._io import atomic_path
+    from emorec.cli import _friendly_errors
+
+    target = tmp_path / "out.csv"
+
+    @_friendly_errors
+    def command() -> None:
+        with atomic_path(target) as temp:
+            temp.write_text("half of it")
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises before this returns
+
+    def unhandled(signum: int, frame: object) -> None:
+        # Stands in for the default action (ending pytest) should the CLI set no handler.
+        raise RuntimeError("SIGTERM reached the handler that was there before the command")
+
+    before = signal.signal(signal.SIGTERM, unhandled)
+    try:
+        with pytest.raises(SystemExit) as exit_info:
+            command()
+        assert exit_info.value.code == 143
+        assert list(tmp_path.iterdir()) == []  # neither the temporary file nor the target
+        assert signal.getsignal(signal.SIGTERM) is unhandled  # restored after the command
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
+def test_interrupt_inside_predict_file_removes_the_temporary_output(tmp_path: Path) -> None:
+    from emorec.predict_io import predict_file
+
+    class Interrupted:
+        labels = LABELS
+        calls = 0
+
+        def predict(self, texts: list[str], decision: str = "calibrated") -> list[object]:
+            self.calls += 1
+            if self.calls == 2:
+                raise KeyboardInterrupt  # what Ctrl-C raises between two chunks
+            scores = {name: 1.0 / len(LABELS) for name in LABELS}
+            return [Prediction(text, LABELS[0], [LABELS[0]], scores) for text in texts]
+
+    source = tmp_path / "in.txt"
+    source.write_text("".join(f"line {i}\n" for i in range(10)))
+    out = tmp_path / "out.jsonl"
+    out.write_text("the previous result\n")
+    with pytest.raises(KeyboardInterrupt):
+        predict_file(Interrupted(), source, out, chunk_size=4, progress=False)  # type: ignore[arg-type]
+    assert out.read_text() == "the previous result\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.txt", "out.jsonl"]
+
+
+def test_cli_warns_about_a_label_missing_from_evaluation_splits(
+    make_config, tiny_data_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with (tiny_data_dir / "train.txt").open("a") as handle:
+        handle.writelines(f"i am so shocked by it number {i};shocked\n" for i in range(3))
+    config = make_config(f"model.labels=[{', '.join(LABELS)}, shocked]")
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(config.to_yaml())
+    warning = "label 'shocked' has 3 rows in train but none in validation or test"
+    with caplog.at_level("WARNING", logger="emorec"):
+        result = runner.invoke(app, ["prepare", str(config_path)])
+    assert result.exit_code == 0, result.output
+    assert warning in caplog.text
+    # `run` repeats it after the training output, where it would be out of sight.
+    result = runner.invoke(app, ["run", str(config_path), "--set", "training.max_steps=1"])
+    assert result.exit_code == 0, result.output
+    assert f"data warning: {warning}" in " ".join(result.output.split())
