@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pydantic import ValidationError
-from scipy.special import expit, softmax
+from scipy.special import expit, log_softmax, softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
 
@@ -197,16 +197,19 @@ def test_threshold_tuner_recovers_known_thresholds() -> None:
     assert tuner.score_ == pytest.approx(f1_score(y, tuner.predict(probs), average="macro"))
 
 
-def test_threshold_tuner_rare_labels_fall_back_to_global() -> None:
+def test_threshold_tuner_rare_labels_keep_the_default_threshold() -> None:
     rng = np.random.default_rng(10)
     probs, y = synthetic_thresholds(rng, 1000, np.array([0.3, 0.5, 0.7]))
     y[:, 2] = 0
     y[:3, 2] = 1  # 3 positives < min_positives=5
     tuner = ThresholdTuner(min_positives=5).fit(probs, y)
     np.testing.assert_array_equal(tuner.fallback_, [False, False, True])
-    assert tuner.thresholds_[2] == tuner.global_threshold_
+    assert tuner.thresholds_[2] == DEFAULT_THRESHOLD != tuner.global_threshold_
+    np.testing.assert_allclose(tuner.thresholds_[:2], [0.3, 0.5], atol=0.03)
     shared = ThresholdTuner(strategy="global").fit(probs, y)
-    np.testing.assert_array_equal(shared.thresholds_, np.full(3, shared.global_threshold_))
+    np.testing.assert_array_equal(
+        shared.thresholds_, [shared.global_threshold_] * 2 + [DEFAULT_THRESHOLD]
+    )
 
 
 def test_threshold_tuner_floor_and_ensure_one() -> None:
@@ -367,3 +370,85 @@ def test_fit_calibration_finds_thresholds_above_0_95() -> None:
     assert calibration.macro_f1_after > 0.85 > 0.5 > calibration.macro_f1_before
     with pytest.raises(ValueError, match="max_threshold"):
         CalibrationConfig(min_threshold=0.5, max_threshold=0.4)
+
+
+# --------------------------------------------------------------------------- data support
+
+
+def test_offsets_tuned_on_16_rows_are_not_adopted() -> None:
+    # 16 validation rows, 4 per class: offsets fitted there are noise (issue 13, item 7).
+    rng = np.random.default_rng(19)
+    y = np.repeat(np.arange(4), 4)
+    z = rng.normal(size=(16, 4)) + np.eye(4)[y]
+    calibration = fit_calibration(z, y, CalibrationConfig(), label_names=["a", "b", "c", "d"])
+    assert calibration.decision == "argmax" and calibration.adopted is False
+    assert calibration.biases is None
+    assert "a (4), b (4), c (4), d (4) have fewer than" in calibration.reason
+    assert "calibration.min_examples_per_class=20" in calibration.reason
+    assert "stays argmax" in calibration.reason
+    np.testing.assert_array_equal(calibration.decide(z), z.argmax(axis=1))
+    assert calibration.macro_f1_after == calibration.macro_f1_before
+    saved = json.loads(json.dumps(calibration.to_dict()))
+    assert saved["decision"] == "argmax" and saved["adopted"] is False and saved["reason"]
+    assert Calibration.from_dict(saved) == calibration
+    # The same rows are enough once the bar is lowered to what they hold.
+    lowered = fit_calibration(z, y, CalibrationConfig(min_examples_per_class=4))
+    assert lowered.reason != calibration.reason
+
+
+def test_offsets_are_adopted_when_every_class_has_enough_examples() -> None:
+    z, y = rare_class_shifted(np.random.default_rng(20), 2000)
+    assert np.bincount(y).min() >= 20
+    calibration = fit_calibration(z, y, CalibrationConfig())
+    assert calibration.decision == "bias" and calibration.adopted is True
+    # Adoption adds nothing to the search: the offsets are the tuner's on the same scores.
+    scores = log_softmax(z / calibration.temperature, axis=1)
+    np.testing.assert_array_equal(calibration.biases, BiasTuner().fit(scores, y).biases_)
+    assert "every class has at least 20 validation examples (fewest: class 3 (" in (
+        calibration.reason
+    )
+    assert calibration.cv_gain is None
+
+
+def test_cross_validation_refuses_offsets_that_fit_noise() -> None:
+    rng = np.random.default_rng(21)
+    y = np.repeat(np.arange(4), 60)
+    z = 3.0 * rng.normal(size=(240, 4))  # logits unrelated to the labels
+    plain = fit_calibration(z, y, CalibrationConfig(temperature=False))
+    assert plain.adopted is True  # offsets "help" on the very rows they were tuned on
+    assert plain.macro_f1_after > plain.macro_f1_before + 0.02
+    checked = fit_calibration(z, y, CalibrationConfig(temperature=False, cv_folds=5))
+    assert checked.adopted is False and checked.decision == "argmax"
+    assert checked.cv_gain is not None and checked.cv_gain <= 0
+    assert "5-fold cross-validation on the validation split" in checked.reason
+
+    z, y = rare_class_shifted(np.random.default_rng(22), 2000)
+    real = fit_calibration(z, y, CalibrationConfig(cv_folds=5))
+    assert real.adopted is True and real.cv_gain > 0
+    assert "5-fold cross-validation" in real.reason
+    with pytest.raises(ValidationError, match="cv_folds must be 0"):
+        CalibrationConfig(cv_folds=1)
+
+
+def test_thresholds_only_for_labels_with_enough_positives() -> None:
+    rng = np.random.default_rng(23)
+    probs, y = synthetic_thresholds(rng, 400, np.array([0.3, 0.6, 0.7]))
+    y[:, 2] = 0
+    y[:2, 2] = 1  # 2 positives < min_positives=5
+    logits = np.log(probs / (1 - probs))
+    config = CalibrationConfig(temperature=False)
+    names = ["joy", "anger", "grief"]
+    calibration = fit_calibration(logits, y, config, multi_label=True, label_names=names)
+    assert calibration.adopted is True
+    assert calibration.thresholds[2] == DEFAULT_THRESHOLD
+    np.testing.assert_allclose(calibration.thresholds[:2], [0.3, 0.6], atol=0.03)
+    assert "tuned for 2 of 3 labels" in calibration.reason
+    assert "grief (2) has fewer than calibration.min_positives=5" in calibration.reason
+
+    # 16 rows with at most 3 positives a label: nothing is tuned, 0.5 everywhere.
+    few = np.zeros((16, 3), dtype=int)
+    few[:3, 0] = few[3:5, 1] = few[5:6, 2] = 1
+    small = fit_calibration(logits[:16], few, config, multi_label=True, label_names=names)
+    assert small.adopted is False and small.thresholds is None
+    assert "every label keeps the default threshold 0.5" in small.reason
+    np.testing.assert_array_equal(small.decide(logits[:16]), (probs[:16] >= 0.5).astype(int))

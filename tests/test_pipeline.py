@@ -44,6 +44,7 @@ def test_run_writes_every_artifact(trained) -> None:
         "config.yaml",
         "train_metrics.json",
         "metrics.json",
+        "training_curves.png",
     ):
         assert (model_dir / name).is_file(), name
     for name in (
@@ -53,6 +54,7 @@ def test_run_writes_every_artifact(trained) -> None:
         "metrics.json",
         "report.md",
         "config.yaml",
+        "training_curves.png",
     ):
         path = results_dir / name
         assert path.is_file() and path.stat().st_size > 0, name
@@ -206,6 +208,67 @@ def test_corrupted_model_dir(trained, tmp_path: Path) -> None:
     (mislabeled / "emorec.json").write_text(json.dumps(meta))
     with pytest.raises(ModelDirError, match=r"4 outputs but emorec\.json lists 2 labels"):
         EmotionClassifier.from_pretrained(mislabeled)
+
+
+def test_training_history_is_kept_drawn_and_linked(trained) -> None:
+    from emorec.evaluate import training_curves
+
+    _, result = trained
+    history = json.loads((result.model_dir / "train_metrics.json").read_text())["log_history"]
+    assert history == result.train_metrics["log_history"]
+    losses = [e for e in history if "loss" in e]
+    evaluations = [e for e in history if "eval_macro_f1" in e]
+    assert [e["step"] for e in losses] == [1, 2]  # logging_steps=1, max_steps=2
+    assert len(evaluations) == 1 and {"eval_loss", "eval_accuracy", "step"} <= set(evaluations[0])
+    curves = training_curves(history)
+    assert curves["eval_macro_f1"] == ([2], [evaluations[0]["eval_macro_f1"]])
+    assert curves["loss"][0] == [1, 2]
+    for directory in (result.model_dir, result.results_dir):
+        assert (directory / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    link = "![Training curves](training_curves.png)"
+    assert link in (result.results_dir / "report.md").read_text()
+    assert link in (result.model_dir / "README.md").read_text()
+    # No image, no link: a card never points at a file its directory lacks.
+    from emorec.hub import model_card
+
+    (result.model_dir / "training_curves.png").unlink()
+    assert "training_curves" not in model_card(result.model_dir)
+
+
+def test_cli_training_output_off_a_terminal(make_config, tmp_path: Path, monkeypatch) -> None:
+    # Captured stdout is not a terminal: no bars, no colours, one plain line per evaluation.
+    for variable in ("FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE"):
+        monkeypatch.delenv(variable, raising=False)
+    config = make_config(
+        "training.max_steps=4", "training.eval_steps=2", "training.early_stopping_patience=null"
+    )
+    config_path = tmp_path / "run.yaml"
+    config_path.write_text(config.to_yaml())
+    result = runner.invoke(app, ["run", str(config_path)])
+    assert result.exit_code == 0, result.output
+    output = result.output
+    assert "\r" not in output and "\x1b[" not in output
+    assert "{'" not in output  # the Trainer's log dicts
+    model_dir = config.output_path("model_dir")
+    history = json.loads((model_dir / "train_metrics.json").read_text())["log_history"]
+    evaluations = [e for e in history if "eval_macro_f1" in e]
+    lines = [line for line in output.splitlines() if "val macro-F1" in line]
+    assert len(lines) == len(evaluations) == 2
+    for line, evaluation in zip(lines, evaluations, strict=True):
+        assert line.startswith(f"step {evaluation['step']}/4  epoch ")
+        assert f"val macro-F1 {evaluation['eval_macro_f1']:.4f}" in line
+        assert f"val loss {evaluation['eval_loss']:.4f}" in line
+
+    # 3 validation rows per class: too few for per-class offsets, and the CLI says so.
+    calibration = json.loads((model_dir / "calibration.json").read_text())
+    assert calibration["decision"] == "argmax" and calibration["adopted"] is False
+    assert "calibration.min_examples_per_class=20" in calibration["reason"]
+    flat = " ".join(output.split())
+    assert "Decision: argmax (per-class offsets not adopted: " in flat
+    assert " ".join(calibration["reason"].split()) in flat
+
+
+# ---- `predict --input` file edge cases and signals ------------------------------------------
 
 
 # ---- `predict --input` file edge cases and signals ------------------------------------------

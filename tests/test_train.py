@@ -155,3 +155,31 @@ def test_half_precision_checkpoints_train_in_float32(tiny_model_dir, tmp_path) -
     for head in ("auto", "linear"):
         model = build_model(str(half), LabelSpace(("a", "b")), head=head)
         assert {p.dtype for p in model.parameters()} == {torch.float32}
+
+
+def test_progress_display_shows_steps_and_changes_no_weight(make_config, monkeypatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    import emorec.train as train_module
+    from emorec.progress import TrainingProgress
+
+    screen = io.StringIO()
+    terminal = Console(file=screen, force_terminal=True, width=150)
+    monkeypatch.setattr(train_module, "TrainingProgress", lambda: TrainingProgress(terminal))
+    config = make_config(
+        "training.max_steps=4", "training.eval_steps=2", "training.early_stopping_patience=null"
+    )
+    texts = ["i feel so happy", "so scared and nervous today"]
+    shown = train(config, progress=True)
+    shown_logits = shown.classifier.logits(texts)
+    quiet = train(config, progress=False).classifier.logits(texts)
+    # The display is a callback that only reads the Trainer's state: same seed, same weights.
+    np.testing.assert_array_equal(shown_logits, quiet)
+    drawn = screen.getvalue()
+    assert "\x1b[" in drawn  # a terminal gets the live bar
+    history = shown.metrics["log_history"]
+    for evaluation in (e for e in history if "eval_macro_f1" in e):
+        assert f"step {evaluation['step']}/4" in drawn
+        assert f"val macro-F1 {evaluation['eval_macro_f1']:.4f}" in drawn

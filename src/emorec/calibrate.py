@@ -12,6 +12,8 @@ raises :class:`sklearn.exceptions.NotFittedError`. Each one round-trips through
 - :class:`ThresholdTuner` (multi-label): per-label probability thresholds maximising F1.
 - :class:`Calibration`: the fitted bundle saved in a model directory, and
   :func:`fit_calibration`, which fits it from validation logits and a :class:`CalibrationConfig`.
+  It adopts tuned offsets or thresholds only where the validation data supports them (enough
+  examples per class, optionally a cross-validated gain) and records why in ``reason``.
 
 Everything here works on numpy arrays: inference can apply a :class:`Calibration` without torch.
 """
@@ -34,6 +36,7 @@ from scipy.optimize import minimize_scalar
 from scipy.special import expit as sigmoid
 from scipy.special import log_expit, log_softmax, softmax
 from sklearn.base import BaseEstimator
+from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from emorec._io import atomic_write_json
@@ -507,9 +510,10 @@ class ThresholdTuner(BaseEstimator):
     ``probs[:, c] >= thresholds_[c]``. Candidates are ``grid`` (default 0.05, 0.06, ...,
     0.95) restricted to ``>= min_threshold``. ``global_threshold_`` is the one threshold
     maximising macro-F1 over all labels; ``strategy="global"`` uses it for every label,
-    ``"per_label"`` tunes each label's F1 but falls back to it for labels with fewer than
-    ``min_positives`` validation positives (their own F1 curve is noise; ``fallback_``
-    marks them). Ties go to the middle of the best run of thresholds.
+    ``"per_label"`` tunes each label's own F1. Either way a label with fewer than
+    ``min_positives`` validation positives keeps :data:`DEFAULT_THRESHOLD` (its F1 curve is
+    noise, so no threshold is supported by the data; ``fallback_`` marks these labels). Ties
+    go to the middle of the best run of thresholds.
     """
 
     def __init__(
@@ -565,11 +569,11 @@ class ThresholdTuner(BaseEstimator):
 
         self.global_threshold_ = float(grid[_first_plateau_middle(f1.mean(axis=1))])
         thresholds = np.full(n_labels, self.global_threshold_)
-        fallback = np.ones(n_labels, dtype=bool)
         if self.strategy == "per_label":
-            fallback = n_true < self.min_positives
-            for c in np.flatnonzero(~fallback):
+            for c in range(n_labels):
                 thresholds[c] = grid[_first_plateau_middle(f1[:, c])]
+        fallback = n_true < self.min_positives
+        thresholds[fallback] = DEFAULT_THRESHOLD
         self.thresholds_ = thresholds
         self.fallback_ = fallback
         self.score_ = macro_f1(labels, self.predict(p))
@@ -665,11 +669,32 @@ class CalibrationConfig(StrictModel):
         description="'threshold': the largest candidate threshold (grid step 0.01). Losses "
         "such as ASL push probabilities up, so best thresholds can sit above 0.9.",
     )
+    min_examples_per_class: int = Field(
+        20,
+        ge=1,
+        description=(
+            "'bias': per-class offsets are adopted only when every class has at least this many "
+            "validation examples; otherwise the decision stays argmax and calibration.json says "
+            "why (offsets tuned on a handful of rows fit noise and can lower test accuracy)."
+        ),
+    )
     min_positives: int = Field(
         5,
         ge=0,
         description=(
-            "'threshold': labels with fewer validation positives use the global threshold."
+            "'threshold': a label with fewer validation positives keeps the default threshold "
+            "0.5 instead of a tuned one."
+        ),
+    )
+    cv_folds: int = Field(
+        0,
+        ge=0,
+        description=(
+            "Also cross-validate the tuned decision on the validation split: fit it on k-1 "
+            "folds, score macro-F1 on the held-out fold against the raw rule, and adopt it only "
+            "if the mean gain is > 0. 0 turns the check off; otherwise at least 2. Off by "
+            "default: with a rare class of a few dozen examples, one fold holds too few of them "
+            "for the gain to be more than noise."
         ),
     )
     ensure_one_label: bool = Field(
@@ -689,6 +714,8 @@ class CalibrationConfig(StrictModel):
                 f"bias_grid_min must be < bias_grid_max; got bias_grid_min={self.bias_grid_min}, "
                 f"bias_grid_max={self.bias_grid_max}."
             )
+        if self.cv_folds == 1:
+            raise ValueError("cv_folds must be 0 (no cross-validation) or at least 2; got 1.")
         return self
 
     def resolved_decision(self, multi_label: bool) -> Decision:
@@ -714,7 +741,9 @@ class Calibration:
     ``"threshold"`` (multi-label); None picks ``"argmax"`` / ``"threshold"``. A multi-label
     calibration without tuned ``thresholds`` uses :data:`DEFAULT_THRESHOLD`. The ``*_before``
     / ``*_after`` fields report validation ECE and macro-F1 of the raw model (T=1, argmax or
-    default threshold) and with this calibration.
+    default threshold) and with this calibration. ``adopted`` says whether tuned offsets or
+    thresholds are in use, ``reason`` why (or why not), ``cv_gain`` the mean held-out macro-F1
+    gain when the tuned rule was cross-validated; None for files written before they existed.
     """
 
     temperature: float = 1.0
@@ -727,6 +756,9 @@ class Calibration:
     ece_after: float | None = None
     macro_f1_before: float | None = None
     macro_f1_after: float | None = None
+    adopted: bool | None = None
+    reason: str | None = None
+    cv_gain: float | None = None
 
     def __post_init__(self) -> None:
         if self.decision is None:
@@ -751,6 +783,10 @@ class Calibration:
             raise ConfigError("Calibration: decision='bias' needs biases; got None.")
         if self.thresholds is not None and not all(0 <= v <= 1 for v in self.thresholds):
             raise ConfigError(f"Calibration: thresholds must be in [0, 1]; got {self.thresholds}.")
+        if self.adopted is not None and not isinstance(self.adopted, bool):
+            raise ConfigError(f"Calibration: adopted must be true or false; got {self.adopted!r}.")
+        if self.reason is not None and not isinstance(self.reason, str):
+            raise ConfigError(f"Calibration: reason must be a string; got {self.reason!r}.")
 
     @staticmethod
     def _float_list(values: Any, name: str) -> list[float] | None:
@@ -833,59 +869,244 @@ class Calibration:
             raise ModelDirError(f"Calibration file {source} is invalid: {e} ({hint}).") from e
 
 
+def _class_names(label_names: Sequence[str] | None, n_classes: int) -> list[str]:
+    if label_names is None:
+        return [f"class {i}" for i in range(n_classes)]
+    if len(label_names) != n_classes:
+        raise DataError(
+            f"label_names has {len(label_names)} names but the logits have {n_classes} classes."
+        )
+    return [str(name) for name in label_names]
+
+
+def _listing(names: list[str], counts: np.ndarray, indices: np.ndarray, limit: int = 8) -> str:
+    """``"love (3), surprise (1)"``: the classes at ``indices`` with their counts, fewest first."""
+    ordered = sorted(indices.tolist(), key=lambda i: (counts[i], i))
+    shown = ", ".join(f"{names[i]} ({int(counts[i])})" for i in ordered[:limit])
+    return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
+
+
+def _cv_gain(
+    targets: np.ndarray,
+    n_folds: int,
+    decisions: Any,
+) -> float:
+    """Mean held-out macro-F1 gain of a tuned rule over the raw one, by k-fold on validation.
+
+    ``decisions(fit_idx, held_idx)`` fits the tuned rule on the ``fit_idx`` rows and returns
+    ``(tuned, raw)`` decisions for the ``held_idx`` rows. Single-label folds are stratified;
+    the split is seeded, so the same data always gives the same answer.
+    """
+    index = np.zeros(len(targets))
+    if targets.ndim == 2:
+        folds = KFold(n_folds, shuffle=True, random_state=0).split(index)
+    else:
+        folds = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(index, targets)
+    gains = []
+    for fit_idx, held_idx in folds:
+        tuned, raw = decisions(fit_idx, held_idx)
+        gains.append(macro_f1(targets[held_idx], tuned) - macro_f1(targets[held_idx], raw))
+    return float(np.mean(gains))
+
+
+def _cv_sentence(n_folds: int, gain: float) -> str:
+    return (
+        f"{n_folds}-fold cross-validation on the validation split gives a mean held-out "
+        f"macro-F1 gain of {gain:+.4f}"
+    )
+
+
+@dataclass
+class _Tuned:
+    """What the decision tuning of :func:`fit_calibration` settled on, and why."""
+
+    adopted: bool
+    reason: str
+    biases: np.ndarray | None = None
+    thresholds: np.ndarray | None = None
+    cv_gain: float | None = None
+
+
+def _tune_biases(
+    scores: np.ndarray, targets: np.ndarray, config: CalibrationConfig, names: list[str]
+) -> _Tuned:
+    """Per-class offsets on ``scores`` (N, C) log-probabilities, if the data supports them."""
+    need = config.min_examples_per_class
+    counts = np.bincount(targets, minlength=scores.shape[1])
+    short = np.flatnonzero(counts < need)
+    if short.size:
+        return _Tuned(
+            False,
+            f"{_listing(names, counts, short)} {'has' if short.size == 1 else 'have'} fewer than "
+            f"calibration.min_examples_per_class={need} validation examples, too few to tune "
+            "per-class offsets; the decision stays argmax.",
+        )
+
+    def tuner() -> BiasTuner:
+        return BiasTuner(
+            config.bias_grid_min,
+            config.bias_grid_max,
+            config.bias_grid_steps,
+            min_improvement=config.bias_min_improvement,
+        )
+
+    fitted = tuner().fit(scores, targets)
+    if not fitted.biases_.any():
+        margin = config.bias_min_improvement
+        return _Tuned(
+            False,
+            "no per-class offsets raise validation macro-F1"
+            + (f" by more than calibration.bias_min_improvement={margin:g}" if margin else "")
+            + "; the decision stays argmax.",
+        )
+    fewest = np.array([int(counts.argmin())])
+    reason = (
+        f"every class has at least {need} validation examples (fewest: "
+        f"{_listing(names, counts, fewest)}); the offsets raise validation macro-F1 from "
+        f"{fitted.score_before_:.4f} to {fitted.score_after_:.4f}"
+    )
+    gain = None
+    k = config.cv_folds
+    if k:
+        if counts.min() < k:
+            return _Tuned(
+                False,
+                f"{k}-fold cross-validation (calibration.cv_folds) needs at least {k} validation "
+                f"examples of every class, and {_listing(names, counts, fewest)} has fewer; the "
+                "decision stays argmax.",
+            )
+        gain = _cv_gain(
+            targets,
+            k,
+            lambda fit, held: (
+                tuner().fit(scores[fit], targets[fit]).predict(scores[held]),
+                scores[held].argmax(axis=1),
+            ),
+        )
+        if not gain > 0:
+            return _Tuned(
+                False,
+                f"{_cv_sentence(k, gain)}, so the offsets do not generalise; the decision stays "
+                "argmax.",
+                cv_gain=gain,
+            )
+        reason += f"; {_cv_sentence(k, gain)}"
+    return _Tuned(True, reason + ".", biases=fitted.biases_, cv_gain=gain)
+
+
+def _tune_thresholds(
+    probs: np.ndarray, targets: np.ndarray, config: CalibrationConfig, names: list[str]
+) -> _Tuned:
+    """Per-label (or one global) thresholds on ``probs`` (N, C), where the data supports them."""
+
+    def tuner() -> ThresholdTuner:
+        return ThresholdTuner(
+            grid=np.round(np.arange(0.01, config.max_threshold + 0.005, 0.01), 10),
+            min_threshold=config.min_threshold,
+            min_positives=config.min_positives,
+            strategy=config.threshold_strategy,
+        )
+
+    fitted = tuner().fit(probs, targets)
+    positives = targets.sum(axis=0)
+    kept = np.flatnonzero(fitted.fallback_)
+    need = config.min_positives
+    short = (
+        f"{_listing(names, positives, kept)} {'has' if kept.size == 1 else 'have'} fewer than "
+        f"calibration.min_positives={need} validation positives"
+    )
+    if kept.size == len(names):
+        return _Tuned(
+            False, f"{short}: every label keeps the default threshold {DEFAULT_THRESHOLD:g}."
+        )
+    tuned = len(names) - kept.size
+    kind = "a global threshold" if config.threshold_strategy == "global" else "thresholds"
+    reason = f"{kind} tuned for {tuned} of {len(names)} labels"
+    if kept.size:
+        reason += f"; {short} and keep the default threshold {DEFAULT_THRESHOLD:g}"
+    gain = None
+    k = config.cv_folds
+    if k:
+        if len(targets) < k:
+            return _Tuned(
+                False,
+                f"{k}-fold cross-validation (calibration.cv_folds) needs at least {k} validation "
+                f"rows; got {len(targets)}. Every label keeps the default threshold "
+                f"{DEFAULT_THRESHOLD:g}.",
+            )
+        ensure_one = config.ensure_one_label
+        gain = _cv_gain(
+            targets,
+            k,
+            lambda fit, held: (
+                tuner().fit(probs[fit], targets[fit]).predict(probs[held], ensure_one),
+                _threshold(probs[held], DEFAULT_THRESHOLD, ensure_one),
+            ),
+        )
+        if not gain > 0:
+            return _Tuned(
+                False,
+                f"{_cv_sentence(k, gain)}, so tuned thresholds do not generalise; every label "
+                f"keeps the default threshold {DEFAULT_THRESHOLD:g}.",
+                cv_gain=gain,
+            )
+        reason += f"; {_cv_sentence(k, gain)}"
+    return _Tuned(True, reason + ".", thresholds=fitted.thresholds_, cv_gain=gain)
+
+
 def fit_calibration(
     logits: Any,
     y: Any,
     config: CalibrationConfig,
     multi_label: bool = False,
+    label_names: Sequence[str] | None = None,
 ) -> Calibration:
     """Fit a :class:`Calibration` on **validation** logits (N, C) and labels.
 
     Give it the validation split, never the test split: temperature, offsets and thresholds
     are tuned to these labels, so scores on the same data are optimistic. ``y`` is (N,) class
     indices, or (N, C) multi-hot with ``multi_label=True``. Fits T (if
-    ``config.temperature``), then offsets on ``log_softmax(logits / T)`` (``"bias"``) or
-    thresholds on ``sigmoid(logits / T)`` (``"threshold"``). Records validation ECE and
-    macro-F1 before (T=1, argmax / default threshold) and after.
+    ``config.temperature``; it changes no argmax nor 0.5-threshold decision), then offsets on
+    ``log_softmax(logits / T)`` (``"bias"``) or thresholds on ``sigmoid(logits / T)``
+    (``"threshold"``).
+
+    Tuned offsets are adopted only when every class has ``config.min_examples_per_class``
+    validation examples, they raise validation macro-F1, and (with ``config.cv_folds``) they
+    raise it on held-out folds; otherwise the decision stays argmax. A label with fewer than
+    ``config.min_positives`` positives keeps :data:`DEFAULT_THRESHOLD`. ``adopted`` and
+    ``reason`` record the outcome, in the words of ``label_names`` when given. Also records
+    validation ECE and macro-F1 before (T=1, argmax / default threshold) and after.
     """
     z = _logits_2d(logits)
     targets = _targets(y, z, multi_label)
     decision = config.resolved_decision(multi_label)
+    names = _class_names(label_names, z.shape[1])
 
     temperature = 1.0
     if config.temperature:
         temperature = TemperatureScaler(multi_label=multi_label).fit(z, targets).temperature_
 
-    biases: np.ndarray | None = None
-    thresholds: np.ndarray | None = None
     if decision == "bias":
-        tuner = BiasTuner(
-            config.bias_grid_min,
-            config.bias_grid_max,
-            config.bias_grid_steps,
-            min_improvement=config.bias_min_improvement,
-        )
-        biases = tuner.fit(_scaled_log_softmax(z, temperature), targets).biases_
+        tuned = _tune_biases(_scaled_log_softmax(z, temperature), targets, config, names)
+        if not tuned.adopted:
+            decision = "argmax"
     elif decision == "threshold":
-        thresholds = (
-            ThresholdTuner(
-                grid=np.round(np.arange(0.01, config.max_threshold + 0.005, 0.01), 10),
-                min_threshold=config.min_threshold,
-                min_positives=config.min_positives,
-                strategy=config.threshold_strategy,
-            )
-            .fit(_probabilities(z, temperature, multi_label=True), targets)
-            .thresholds_
-        )
+        probs = _probabilities(z, temperature, multi_label=True)
+        tuned = _tune_thresholds(probs, targets, config, names)
+    else:
+        tuned = _Tuned(False, "calibration.decision is 'argmax': only the temperature is fitted.")
 
     raw = Calibration(multi_label=multi_label)
     calibration = Calibration(
         temperature=temperature,
-        biases=None if biases is None else biases.tolist(),
-        thresholds=None if thresholds is None else thresholds.tolist(),
+        biases=None if tuned.biases is None else tuned.biases.tolist(),
+        thresholds=None if tuned.thresholds is None else tuned.thresholds.tolist(),
         decision=decision,
         multi_label=multi_label,
         ensure_one_label=config.ensure_one_label and multi_label,
+        adopted=tuned.adopted,
+        reason=tuned.reason,
+        cv_gain=tuned.cv_gain,
     )
     calibration.ece_before = expected_calibration_error(
         raw.probabilities(z), targets, config.ece_bins

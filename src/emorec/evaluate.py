@@ -29,12 +29,17 @@ from emorec.errors import ConfigError, DataError
 
 __all__ = [
     "PRIMARY_METRIC_SUFFIX",
+    "TRAINING_CURVES_FILE",
     "compute_metrics",
     "error_analysis",
+    "plot_training_curves",
+    "training_curves",
     "write_evaluation_report",
 ]
 
 PRIMARY_METRIC_SUFFIX = "macro_f1"
+# Drawn from train_metrics.json's log history, in the model directory and the results.
+TRAINING_CURVES_FILE = "training_curves.png"
 
 # (metric suffix, heading) of the rule-level metrics, in the order report.md shows them.
 _SUMMARY_METRICS: tuple[tuple[str, str], ...] = (
@@ -359,6 +364,8 @@ def _render_report_md(payload: dict[str, Any], artifacts: Mapping[str, str]) -> 
         "![Reliability diagram](reliability_diagram.png)",
         "",
     ]
+    if "training_curves" in artifacts:
+        lines += [f"![Training curves]({artifacts['training_curves']})", ""]
     return "\n".join(lines)
 
 
@@ -376,6 +383,69 @@ def _agg_figure(figsize: tuple[float, float], ncols: int = 1, nrows: int = 1, **
 def _save_figure(fig: Any, path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=_DPI)
+
+
+def training_curves(
+    log_history: Sequence[Mapping[str, Any]],
+) -> dict[str, tuple[list[int], list[float]]]:
+    """``(steps, values)`` of ``loss``, ``eval_loss`` and ``eval_macro_f1`` in a Trainer log.
+
+    ``log_history`` is ``trainer.state.log_history`` (as kept in ``train_metrics.json``): one
+    dict per logging step (``loss``) or evaluation (``eval_*``), each with its ``step``.
+    Non-finite values (a diverged step) are left out.
+    """
+    curves: dict[str, tuple[list[int], list[float]]] = {
+        key: ([], []) for key in ("loss", "eval_loss", "eval_macro_f1")
+    }
+    for entry in log_history:
+        step = entry.get("step")
+        if not isinstance(step, int):
+            continue
+        for key, (steps, values) in curves.items():
+            value = entry.get(key)
+            if isinstance(value, int | float) and np.isfinite(value):
+                steps.append(step)
+                values.append(float(value))
+    return curves
+
+
+def plot_training_curves(
+    log_history: Sequence[Mapping[str, Any]], path: str | Path, run_name: str
+) -> bool:
+    """Draw training loss, validation loss and validation macro-F1 against the step to ``path``.
+
+    Returns False, writing nothing, when the history holds neither a loss nor an evaluation.
+    """
+    curves = training_curves(log_history)
+    if not any(steps for steps, _ in curves.values()):
+        return False
+    fig, axes = _agg_figure((11.0, 4.0), ncols=2)
+    loss_ax, f1_ax = axes[0]
+    for key, label, style in (
+        ("loss", "training loss", {}),
+        ("eval_loss", "validation loss", {"marker": "o"}),
+    ):
+        steps, values = curves[key]
+        if steps:
+            loss_ax.plot(steps, values, label=label, **style)
+    loss_ax.set(xlabel="Step", ylabel="Loss", title="Loss")
+    if loss_ax.lines:
+        loss_ax.legend(loc="best")
+    steps, values = curves["eval_macro_f1"]
+    if steps:
+        f1_ax.plot(steps, values, marker="o", color="C2", label="validation macro-F1")
+        best = int(np.argmax(values))
+        f1_ax.axvline(
+            steps[best],
+            linestyle=":",
+            color="grey",
+            label=f"best {_fmt(values[best])} (step {steps[best]})",
+        )
+        f1_ax.legend(loc="best")
+    f1_ax.set(xlabel="Step", ylabel="Macro F1", title="Validation macro-F1 per evaluation")
+    fig.suptitle(f"{run_name}: training curves")
+    _save_figure(fig, Path(path))
+    return True
 
 
 def _row_normalised(counts: np.ndarray) -> np.ndarray:
@@ -539,13 +609,15 @@ def write_evaluation_report(
     config_dict: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     ece_bins: int = 15,
+    log_history: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """Write the evaluation artifacts to ``output_dir`` atomically; return ``{name: path}``.
 
     ``metrics`` is what :func:`compute_metrics` returned for the same ``y_true`` and ``rules``
     (and ``ece_bins``). Writes ``metrics.json`` (source of truth), ``confusion_matrix.png`` and
     ``error_analysis.csv`` for ``decision_rule``, ``reliability_diagram.png`` for every rule,
-    ``report.md`` and, when ``config_dict`` is given, ``config.yaml``.
+    ``report.md``, when ``config_dict`` is given ``config.yaml``, and when the training's
+    ``log_history`` is given ``training_curves.png``.
     """
     y, names, checked = _validate(y_true, label_names, rules)
     _check_decision_rule(decision_rule, checked)
@@ -579,6 +651,10 @@ def write_evaluation_report(
     }
     if config_dict is not None:
         files["config"] = "config.yaml"
+    if log_history and plot_training_curves(
+        log_history, output_dir / TRAINING_CURVES_FILE, run_name
+    ):
+        files["training_curves"] = TRAINING_CURVES_FILE
     paths = {key: output_dir / name for key, name in files.items()}
 
     probs, y_pred = checked[decision_rule]

@@ -29,6 +29,7 @@ from emorec.errors import DataError
 from emorec.evaluate import (
     _RESERVED_KEYS,
     PRIMARY_METRIC_SUFFIX,
+    TRAINING_CURVES_FILE,
     _agg_figure,
     _check_decision_rule,
     _check_extra,
@@ -42,6 +43,7 @@ from emorec.evaluate import (
     _plot_reliability,
     _save_figure,
     _write_config_yaml,
+    plot_training_curves,
 )
 
 __all__ = [
@@ -479,8 +481,10 @@ def _render_report_md(
         ("precision_recall", "Per-label precision, recall and F1"),
         ("cooccurrence", "Label co-occurrence and multi-label confusion"),
         ("reliability_diagram", "Reliability diagram"),
+        ("training_curves", "Training curves"),
     ):
-        lines += ["", f"![{alt}]({files[key]})"]
+        if key in files:
+            lines += ["", f"![{alt}]({files[key]})"]
     lines.append("")
     return "\n".join(lines)
 
@@ -597,6 +601,7 @@ def write_multilabel_report(
     config_dict: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     ece_bins: int = 15,
+    log_history: Sequence[Mapping[str, Any]] | None = None,
 ) -> dict[str, Path]:
     """Write the multi-label evaluation artifacts to ``output_dir`` atomically.
 
@@ -605,8 +610,9 @@ def write_multilabel_report(
     (source of truth, written last), ``report.md``, ``per_label.csv`` (every rule side by
     side), ``error_analysis.csv``, ``threshold_curves.png``,
     ``per_label_precision_recall.png``, ``label_cooccurrence.png`` (all for
-    ``decision_rule``), ``reliability_diagram.png`` (every rule) and, when ``config_dict``
-    is given, ``config.yaml``.
+    ``decision_rule``), ``reliability_diagram.png`` (every rule), when ``config_dict``
+    is given ``config.yaml``, and when the training's ``log_history`` is given
+    ``training_curves.png``.
     """
     y, names, checked = _validate(y_true, label_names, rules, thresholds)
     _check_decision_rule(decision_rule, checked)
@@ -657,6 +663,10 @@ def write_multilabel_report(
     }
     if config_dict is not None:
         files["config"] = "config.yaml"
+    if log_history and plot_training_curves(
+        log_history, output_dir / TRAINING_CURVES_FILE, run_name
+    ):
+        files["training_curves"] = TRAINING_CURVES_FILE
     paths = {key: output_dir / name for key, name in files.items()}
     rule_names = list(checked)
 

@@ -25,6 +25,7 @@ import yaml
 
 from emorec._io import atomic_write_text
 from emorec.errors import ConfigError, EmorecError, ModelDirError
+from emorec.evaluate import TRAINING_CURVES_FILE
 
 MODEL_CARD_FILE = "README.md"
 METRICS_FILE = "metrics.json"
@@ -553,7 +554,7 @@ def _data_section(
     return "## Training data\n\n" + "\n".join(lines)
 
 
-def _training_section(config: Any, train: dict[str, Any]) -> str:
+def _training_section(config: Any, train: dict[str, Any], curves: bool = False) -> str:
     parts = ["## Training procedure"]
     if config is not None:
         t = config.training
@@ -589,6 +590,11 @@ def _training_section(config: Any, train: dict[str, Any]) -> str:
                 f"{_fmt(train['best_validation_macro_f1'])} (that checkpoint was kept)."
             )
         parts.append("\n".join(lines))
+    if curves:
+        parts.append(
+            "Training loss, validation loss and validation macro-F1 per evaluation (the log "
+            f"history in `train_metrics.json`):\n\n![Training curves]({TRAINING_CURVES_FILE})"
+        )
     return "\n\n".join(parts)
 
 
@@ -726,7 +732,7 @@ def model_card(
         one_line,
         "## Model details\n\n" + details,
         _data_section(config, train, dataset),
-        _training_section(config, train),
+        _training_section(config, train, (model_dir / TRAINING_CURVES_FILE).is_file()),
         _evaluation_section(metrics_file, names, multi_label, published, dataset),
         _calibration_section(calibration, names),
         _usage_section(repo, multi_label, custom_head),

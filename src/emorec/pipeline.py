@@ -6,6 +6,7 @@ Each function loads what it needs from disk, calls a pure core (``fit_calibratio
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,7 +48,11 @@ def calibrate_model(
     logits = classifier.logits(validation["text"])
     targets = np.asarray(validation["labels"])
     calibration = fit_calibration(
-        logits, targets, config.calibration, multi_label=classifier.label_space.multi_label
+        logits,
+        targets,
+        config.calibration,
+        multi_label=classifier.label_space.multi_label,
+        label_names=classifier.labels,
     )
     calibration.save(model_dir / CALIBRATION_FILE)
     return calibration
@@ -97,6 +102,7 @@ def evaluate_model(
     extra: dict[str, Any] = {"split": split, "model_dir": str(model_dir)}
     if calibrated:
         extra["calibration"] = classifier.calibration.to_dict()
+    training = _read_train_metrics(model_dir)
     report_args: dict[str, Any] = {
         "label_names": names,
         "y_true": targets,
@@ -108,6 +114,8 @@ def evaluate_model(
         "config_dict": config.model_dump(mode="json"),
         "extra": extra,
         "ece_bins": bins,
+        # Drawn again beside report.md, which links it, from the history kept with the model.
+        "log_history": training.get("log_history"),
     }
     if multi_label:
         metrics = compute_multilabel_metrics(targets, names, rules, thresholds, ece_bins=bins)
@@ -132,6 +140,20 @@ def evaluate_model(
     )
     _refresh_model_card(model_dir)
     return EvaluationResult(metrics, decision_rule, artifacts)
+
+
+def _read_train_metrics(model_dir: Path) -> dict[str, Any]:
+    """``train_metrics.json`` of the model, or {} when there is none (e.g. a model not
+    trained by emorec) or it cannot be read: the curves it feeds are an extra, not a result."""
+    path = model_dir / "train_metrics.json"
+    if not path.is_file():
+        return {}
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        logger.warning("Training curves skipped: %s is not readable JSON (%s).", path, error)
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
 
 
 def _refresh_model_card(model_dir: Path) -> None:

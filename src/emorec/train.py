@@ -21,6 +21,8 @@ from transformers import (
     DataCollatorWithPadding,
     EarlyStoppingCallback,
     EvalPrediction,
+    PrinterCallback,
+    ProgressCallback,
     Trainer,
     TrainerCallback,
     TrainingArguments,
@@ -33,9 +35,11 @@ from emorec.calibrate import Calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import MissingDependencyError
+from emorec.evaluate import TRAINING_CURVES_FILE, plot_training_curves
 from emorec.labels import LabelSpace
 from emorec.losses import build_loss
 from emorec.modeling import build_model, load_tokenizer
+from emorec.progress import TrainingProgress
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +89,8 @@ class TrainResult:
     """What :func:`train` produced: the in-memory classifier and its training statistics."""
 
     classifier: Any
-    metrics: dict[str, float]
+    # Figures of the run (floats, counts, hardware), and ``log_history``: the Trainer's log.
+    metrics: dict[str, Any]
     model_dir: Path
 
 
@@ -147,7 +152,13 @@ def _hardware() -> str:
     return f"CPU {cpu_name()} ({torch.get_num_threads()} threads)"
 
 
-def training_arguments(config: Config, checkpoint_dir: Path, progress: bool) -> TrainingArguments:
+def training_arguments(
+    config: Config, checkpoint_dir: Path, progress: bool = False
+) -> TrainingArguments:
+    """The Trainer's arguments for ``config``; ``progress`` keeps transformers' own tqdm bar.
+
+    :func:`train` leaves it off and shows :class:`~emorec.progress.TrainingProgress` instead.
+    """
     t = config.training
     _check_trackers(t.report_to)
     cuda = torch.cuda.is_available()
@@ -195,7 +206,10 @@ def train(
     """Fine-tune ``config.model.name`` on the prepared data and save a self-contained model dir.
 
     Resumes from the last checkpoint of an interrupted run with the same config. Extra
-    ``callbacks`` (transformers ``TrainerCallback``) are passed to the Trainer.
+    ``callbacks`` (transformers ``TrainerCallback``) are passed to the Trainer. ``progress``
+    shows :class:`~emorec.progress.TrainingProgress` on stdout (a live bar on a terminal, one
+    plain line per evaluation elsewhere). ``train_metrics.json`` keeps the Trainer's log
+    history, drawn as ``training_curves.png`` in the model directory.
     """
     from emorec.inference import EmotionClassifier
 
@@ -222,10 +236,13 @@ def train(
     callbacks = list(callbacks or [])
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
+    display = TrainingProgress() if progress else None
+    if display is not None:
+        callbacks.append(display)
     with tracking_environment(config):
         trainer = EmotionTrainer(
             model=model,
-            args=training_arguments(config, checkpoint_dir, progress),
+            args=training_arguments(config, checkpoint_dir),
             train_dataset=train_split,
             eval_dataset=prepared.splits["validation"],
             processing_class=tokenizer,
@@ -234,9 +251,19 @@ def train(
             callbacks=callbacks,
             loss_fn=loss_fn,
         )
+    # The Trainer's own display: a tqdm bar or, with disable_tqdm, raw log dicts printed as-is.
+    trainer.remove_callback(ProgressCallback)
+    trainer.remove_callback(PrinterCallback)
     started = time.perf_counter()
-    output = trainer.train(resume_from_checkpoint=resume_from)
+    try:
+        output = trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        if display is not None:
+            display.close()
     wall = time.perf_counter() - started
+    # Every logged training loss and evaluation, a resumed run's earlier ones included; copied
+    # before the re-evaluation of the best checkpoint below adds an entry out of step order.
+    log_history = [dict(entry) for entry in trainer.state.log_history]
     best = trainer.evaluate()
 
     metrics = {
@@ -257,6 +284,7 @@ def train(
         # Rows per split actually read, available and used (the prepare report's `rows`): the
         # model card states these facts rather than the config's requests.
         "data": prepared.report.get("rows"),
+        "log_history": log_history,
     }
     classifier = EmotionClassifier(
         model=trainer.model.eval(),
@@ -268,9 +296,18 @@ def train(
     )
     model_dir = config.output_path("model_dir")
     classifier.save_pretrained(model_dir, train_metrics=metrics)
+    _draw_training_curves(log_history, model_dir / TRAINING_CURVES_FILE, config.run_name)
     # The model dir now holds the result; checkpoints only serve interrupted runs.
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
     return TrainResult(classifier, metrics, model_dir)
+
+
+def _draw_training_curves(log_history: list[dict[str, Any]], path: Path, run_name: str) -> None:
+    """Draw the curves beside the weights; a failure is logged, not raised (the model is saved)."""
+    try:
+        plot_training_curves(log_history, path, run_name)
+    except (OSError, ValueError, TypeError) as error:
+        logger.warning("Training curves not drawn to %s: %s", path, error)
 
 
 def _resumable_checkpoint(config: Config, work_dir: Path, checkpoint_dir: Path) -> str | None:
