@@ -516,7 +516,7 @@ def test_worker_command_explains_bad_settings(tiny_classifier_dir: Path, tmp_pat
         (["--queue-url", "http://queue"], "queue_url must be a Redis URL"),
         (["--queue-url", secret_redis], "The job queue (redis://:***@127.0.0.1"),
         (["--database-url", "nope://x"], "The database URL is not usable"),
-        (["--workers", "0"], "--workers must be at least 1"),
+        (["--workers", "0"], "Invalid value for '--workers'"),
     ]
     for options, message in cases:
         result = runner.invoke(app, ["worker", model, *options], env=env)

@@ -2,26 +2,90 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
-import signal
-import threading
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperCommand, TyperGroup
 
 from emorec.errors import EmorecError
 
 if TYPE_CHECKING:
     from emorec.config import Config
 
-app = typer.Typer(
+
+class _PlainHelp:
+    """Help that names values as users of Unix tools read them, with typer's types otherwise.
+
+    Typer writes ``<bool>`` after a flag, which takes no value, ``<list[str]>`` after a variadic
+    argument, and a required argument as ``{CONFIG}``, which reads as a set of choices.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        params: list[Any] = super().get_params(ctx)  # type: ignore[misc]
+        for param in params:
+            if getattr(param, "is_flag", False):
+                param.metavar = ""
+            elif isinstance(param, TyperArgument) and param.nargs != 1:
+                param.display_type_rich = lambda ctx: None  # its metavar says what it takes
+        return params
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces: list[str] = super().collect_usage_pieces(ctx)  # type: ignore[misc]
+        return [re.sub(r"^\{(.*)\}((?:\.\.\.)?)$", r"\1\2", piece) for piece in pieces]
+
+
+class _Command(_PlainHelp, TyperCommand):
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except typer.BadParameter as error:  # a bad or missing value, before the command runs
+            message = error.format_message().replace("Value error, ", "").rstrip(".")
+            valid = _valid_range(error.param)
+            if valid and valid.split()[-1] not in message:  # "not an integer" omits the range
+                message += f" (valid: {valid})"
+            _fail(f"{message}; see `{ctx.command_path} --help`.")
+
+
+def _valid_range(param: Any) -> str | None:
+    """A numeric option's range in words, e.g. ``1 to 65535`` or ``>= 1``."""
+    # typer >= 0.29 keeps the bounds on the option; earlier ones on click's IntRange/FloatRange.
+    low, high = getattr(param, "min", None), getattr(param, "max", None)
+    if low is None and high is None:
+        kind = getattr(param, "type", None)
+        low, high = getattr(kind, "min", None), getattr(kind, "max", None)
+    if low is not None and high is not None:
+        return f"{low} to {high}"
+    if low is not None or high is not None:
+        return f">= {low}" if low is not None else f"<= {high}"
+    return None
+
+
+class _Group(_PlainHelp, TyperGroup):
+    pass
+
+
+class _Typer(typer.Typer):
+    """A Typer whose commands report bad option values in one line (see :class:`_Command`)."""
+
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["cls"] = kwargs.get("cls") or _Command
+        return super().command(*args, **kwargs)
+
+
+app = _Typer(
+    cls=_Group,
     name="emorec",
     help="Text emotion recognition: prepare, train, calibrate, evaluate and predict.",
     no_args_is_help=True,
@@ -31,57 +95,65 @@ console = Console()
 err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
-ConfigArg = Annotated[
-    Path, typer.Argument(help="Run config (YAML), e.g. configs/dair-emotion.yaml.")
+# The choices of the library's Literal types (emorec.inference, emorec.explain, emorec.export,
+# emorec.config), repeated because importing those modules loads torch, which would slow every
+# command's start. A test holds them equal. As Literal types, typer validates and completes them.
+DecisionChoice = Literal["calibrated", "argmax"]
+BackendChoice = Literal["auto", "torch", "onnx"]
+PrecisionChoice = Literal["auto", "fp32", "int8"]
+LongTextChoice = Literal["truncate", "window"]
+AggregateChoice = Literal["mean", "max"]
+MethodChoice = Literal[
+    "lrp", "grad_x_input", "integrated_gradients", "attention", "attention_raw", "random"
 ]
-ModelDirArg = Annotated[Path, typer.Argument(help="A model directory written by `emorec train`.")]
+SplitChoice = Literal["test", "validation"]
+FormatChoice = Literal["onnx"]
+QuantizeChoice = Literal["int8"]
+
+ConfigArg = Annotated[
+    Path,
+    typer.Argument(metavar="CONFIG", help="Run config (YAML), e.g. configs/dair-emotion.yaml."),
+]
+ModelDirArg = Annotated[
+    Path,
+    typer.Argument(metavar="MODEL_DIR", help="A model directory written by `emorec train`."),
+]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a config value: --set training.learning_rate=3e-5"),
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="Override a config value (repeatable): --set training.learning_rate=3e-5",
+    ),
 ]
 SetFileOpt = Annotated[
     list[Path] | None,
-    typer.Option("--set-file", help="A YAML file of overrides merged into the config."),
+    typer.Option(
+        "--set-file",
+        metavar="FILE",
+        help="A YAML file of overrides merged into the config (repeatable), e.g. best.yaml.",
+    ),
 ]
 
 
-def _exit_on_sigterm(signum: int, frame: Any) -> None:
-    raise SystemExit(128 + signum)  # the shell's exit status for "killed by SIGTERM"
-
-
-@contextmanager
-def _sigterm_unwinds() -> Iterator[None]:
-    """Turn SIGTERM into ``SystemExit`` while a command runs.
-
-    By default SIGTERM (``kill``, a container stop, a CI timeout) ends Python without unwinding
-    the stack, so atomic writes would leave their temporary files behind; as an exception it
-    runs the same ``finally``/``except`` cleanup as Ctrl-C. Commands with their own handling
-    (uvicorn in ``serve``, Huey in ``worker``) install theirs over this one.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers can only be set from the main thread
-        return
-    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+def _fail(message: str) -> NoReturn:
+    """One line on stderr, exit 2: emorec's answer to bad input, in every command."""
+    err_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
 
 
 def _friendly_errors(command: F) -> F:
-    """Show emorec's input errors as one clear message and exit 2, without a traceback.
-
-    SIGTERM ends the command as an exception too (exit 143), so it cleans up after itself.
-    """
+    """Show emorec's input errors as one clear message and exit 2, without a traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            with _sigterm_unwinds():
-                return command(*args, **kwargs)
+            return command(*args, **kwargs)
         except EmorecError as error:
-            err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+            _fail(str(error))
+        except typer.BadParameter as error:  # raised by a command once it has its arguments
+            _fail(error.format_message())
 
     return wrapper  # type: ignore[return-value]
 
@@ -101,6 +173,20 @@ def _load(config: Path, overrides: list[str] | None, files: list[Path] | None = 
     from emorec.config import load_config
 
     return load_config(config, overrides or [], files or [])
+
+
+def _model_config(
+    model_dir: Path, overrides: list[str] | None, files: list[Path] | None
+) -> Config | None:
+    """MODEL_DIR's saved config.yaml with --set/--set-file applied (None: the saved one as is)."""
+    if not (overrides or files):
+        return None
+    if not (model_dir / "config.yaml").is_file():
+        raise EmorecError(
+            f"--set and --set-file change the config saved with the model, and {model_dir} has "
+            "no config.yaml; point at a model directory written by `emorec train`."
+        )
+    return _load(model_dir / "config.yaml", overrides, files)
 
 
 def _quiet_libraries() -> None:
@@ -200,14 +286,12 @@ def train(config: ConfigArg, set_: SetOpt = None, set_file: SetFileOpt = None) -
 
 @app.command()
 @_friendly_errors
-def calibrate(model_dir: ModelDirArg, set_: SetOpt = None) -> None:
+def calibrate(model_dir: ModelDirArg, set_: SetOpt = None, set_file: SetFileOpt = None) -> None:
     """Fit temperature and decision offsets/thresholds on the validation split."""
-    from emorec.config import load_config
     from emorec.pipeline import calibrate_model
 
-    config = load_config(model_dir / "config.yaml", set_ or []) if set_ else None
     _quiet_libraries()
-    calibration = calibrate_model(model_dir, config)
+    calibration = calibrate_model(model_dir, _model_config(model_dir, set_, set_file))
     _print_calibration(calibration)
     console.print(f"Saved: [bold]{model_dir / 'calibration.json'}[/]")
 
@@ -216,14 +300,20 @@ def calibrate(model_dir: ModelDirArg, set_: SetOpt = None) -> None:
 @_friendly_errors
 def evaluate(
     model_dir: ModelDirArg,
-    split: Annotated[str | None, typer.Option(help="test or validation (default: config).")] = None,
+    split: Annotated[
+        SplitChoice | None, typer.Option(help="Split to score (default: evaluation.split).")
+    ] = None,
     output: Annotated[Path | None, typer.Option(help="Artifacts directory.")] = None,
+    set_: SetOpt = None,
+    set_file: SetFileOpt = None,
 ) -> None:
     """Evaluate on the test split; write metrics.json, report.md, plots and error analysis."""
     from emorec.pipeline import evaluate_model
 
     _quiet_libraries()
-    result = evaluate_model(model_dir, split, output)
+    result = evaluate_model(
+        model_dir, split, output, config=_model_config(model_dir, set_, set_file)
+    )
     rules = sorted({key.split("/")[0] for key in result.metrics})
     _print_metrics(result.metrics, rules)
     console.print(f"Artifacts: [bold]{result.artifacts['metrics'].parent}[/]")
@@ -241,11 +331,6 @@ def run(config: ConfigArg, set_: SetOpt = None, set_file: SetFileOpt = None) -> 
     rules = sorted({key.split("/")[0] for key in result.evaluation.metrics})
     _print_metrics(result.evaluation.metrics, rules)
     console.print(f"Model: [bold]{result.model_dir}[/]   Results: [bold]{result.results_dir}[/]")
-    # Logged when prepare ran, but long since scrolled away behind the training output.
-    for warning in result.prepare_report.get("warnings", []):
-        err_console.print(
-            f"[bold yellow]data warning:[/] {warning}", highlight=False, soft_wrap=True
-        )
 
 
 @app.command()
@@ -268,10 +353,10 @@ def tune(
         bool, typer.Option(help="Continue an existing study, or join it as another worker.")
     ] = False,
     n_trials: Annotated[
-        int | None, typer.Option(help="Trials in the whole study (default: the sweep's).")
+        int | None, typer.Option(min=1, help="Trials in the whole study (default: the sweep's).")
     ] = None,
     timeout: Annotated[
-        float | None, typer.Option(help="Start no trial after this many seconds.")
+        float | None, typer.Option(min=1, help="Start no trial after this many seconds.")
     ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Outputs directory (default: <results_dir>/tune).")
@@ -309,52 +394,60 @@ def tune(
 @_friendly_errors
 def predict(
     model_dir: ModelDirArg,
-    texts: Annotated[list[str] | None, typer.Argument(help="Text(s) to classify.")] = None,
+    texts: Annotated[
+        list[str] | None, typer.Argument(metavar="TEXT", help="Text(s) to classify.")
+    ] = None,
     interactive: Annotated[
-        bool, typer.Option("--interactive", "-i", help="A prompt loop.")
+        bool,
+        typer.Option("--interactive", "-i", help="A prompt loop (line editing, ↑ for history)."),
     ] = False,
     input_file: Annotated[Path | None, typer.Option("--input", help=".csv, .jsonl or .txt")] = None,
     output_file: Annotated[Path | None, typer.Option("--output", help=".csv or .jsonl")] = None,
     text_column: Annotated[str, typer.Option(help="Text column of --input.")] = "text",
-    top_k: Annotated[int, typer.Option(help="Emotions shown per text.")] = 3,
-    decision: Annotated[str, typer.Option(help="calibrated or argmax.")] = "calibrated",
-    batch_size: Annotated[int, typer.Option(help="Texts per forward pass.")] = 64,
-    backend: Annotated[
-        str, typer.Option(help="auto (ONNX when exported), torch or onnx.")
-    ] = "auto",
+    top_k: Annotated[
+        int, typer.Option(min=1, help="Emotions shown per text (at most all of them).")
+    ] = 3,
+    decision: Annotated[
+        DecisionChoice,
+        typer.Option(help="calibrated: the fitted offsets/thresholds; argmax: the raw rule."),
+    ] = "calibrated",
+    batch_size: Annotated[int, typer.Option(min=1, help="Texts per forward pass.")] = 64,
+    backend: Annotated[BackendChoice, typer.Option(help="auto: ONNX when exported.")] = "auto",
     precision: Annotated[
-        str, typer.Option(help="ONNX model: auto (int8 when exported), fp32 or int8.")
+        PrecisionChoice, typer.Option(help="ONNX model: auto is int8 when exported.")
     ] = "auto",
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all).")] = None,
     long_text: Annotated[
-        str, typer.Option(help="Texts over max_length tokens: truncate or window.")
+        LongTextChoice,
+        typer.Option(help="Texts over max_length tokens: cut, or classify overlapping windows."),
     ] = "truncate",
     window_overlap: Annotated[
-        int | None, typer.Option(help="Tokens shared by consecutive windows.")
+        int | None, typer.Option(min=0, help="Tokens shared by consecutive windows.")
     ] = None,
     window_aggregate: Annotated[
-        str, typer.Option(help="Merge window probabilities: mean or max.")
+        AggregateChoice, typer.Option(help="Merge window probabilities.")
     ] = "mean",
-    chunk_size: Annotated[int, typer.Option(help="--input rows held in memory at once.")] = 2048,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="--input rows held in memory at once.")
+    ] = 2048,
 ) -> None:
     """Classify texts given as arguments, interactively, or from a file into a file."""
     from emorec.inference import EmotionClassifier
-    from emorec.predict_io import check_input, predict_file
+    from emorec.predict_io import predict_file
 
     if not (texts or interactive or input_file):
         raise typer.BadParameter("give TEXT arguments, --interactive or --input FILE")
-    if input_file is not None:
-        check_input(input_file)  # a mistyped path fails at once, not after loading the model
     classifier = EmotionClassifier.from_pretrained(
         model_dir,
-        backend=backend,  # type: ignore[arg-type]
-        precision=precision,  # type: ignore[arg-type]
+        backend=backend,
+        precision=precision,
         num_threads=threads,
         batch_size=batch_size,
-        long_text=long_text,  # type: ignore[arg-type]
+        long_text=long_text,
         window_overlap=window_overlap,
-        window_aggregate=window_aggregate,  # type: ignore[arg-type]
+        window_aggregate=window_aggregate,
     )
+    top_k = min(top_k, len(classifier.labels))  # the default 3 on a 2-label model shows both
     if input_file:
         if output_file is None:
             raise typer.BadParameter("--input needs --output (a .csv or .jsonl path)")
@@ -363,55 +456,60 @@ def predict(
             input_file,
             output_file,
             text_column,
-            decision,  # type: ignore[arg-type]
+            decision,
             chunk_size=chunk_size,
         )
         console.print(f"Classified {rows} texts → [bold]{output_file}[/]")
-    for prediction in classifier.predict(texts, top_k=top_k, decision=decision) if texts else []:  # type: ignore[arg-type]
+    for prediction in classifier.predict(texts, top_k=top_k, decision=decision) if texts else []:
         _show(prediction)
-    while interactive:
-        try:
-            text = console.input("[bold cyan]text>[/] ")
-        except (EOFError, KeyboardInterrupt):
-            break
-        if text.strip() in {"", ":q", "quit", "exit"}:
-            if text.strip():
+    with _line_editing() if interactive else contextlib.nullcontext():
+        while interactive:
+            try:
+                # input() itself, not console.input: readline must know the prompt to redraw it.
+                text = input("text> ")
+            except (EOFError, KeyboardInterrupt):
+                console.print()  # end the prompt's line: the shell's prompt starts afresh
                 break
-            continue
-        _show(classifier.predict(text, top_k=top_k, decision=decision))  # type: ignore[arg-type]
+            if text.strip() in {"", ":q", "quit", "exit"}:
+                if text.strip():
+                    break
+                continue
+            _show(classifier.predict(text, top_k=top_k, decision=decision))
 
 
 @app.command()
 @_friendly_errors
 def export(
     model_dir: ModelDirArg,
-    format_: Annotated[str, typer.Option("--format", help="Export format: onnx.")] = "onnx",
+    format_: Annotated[FormatChoice, typer.Option("--format", help="Export format.")] = "onnx",
     quantize: Annotated[
-        str | None, typer.Option(help="int8: dynamic int8 quantization (smaller, faster).")
+        QuantizeChoice | None,
+        typer.Option(help="int8: dynamic int8 quantization (smaller, faster)."),
     ] = None,
     data: Annotated[
         Path | None,
         typer.Option(help="Labelled file for the accuracy gate (default: validation split)."),
     ] = None,
     max_drop: Annotated[
-        float, typer.Option(help="Refuse when accuracy or macro-F1 drops more (points).")
+        float,
+        typer.Option(
+            min=-100,
+            max=100,
+            help="Refuse when accuracy or macro-F1 drops more (points; below 0 demands a gain).",
+        ),
     ] = 0.5,
     optimize: Annotated[
         bool, typer.Option(help="ONNX Runtime transformer fusions before quantizing.")
     ] = True,
-    threads: Annotated[int | None, typer.Option(help="CPU threads (default: all).")] = None,
+    threads: Annotated[int | None, typer.Option(min=1, help="CPU threads (default: all).")] = None,
 ) -> None:
     """Export to ONNX next to the weights, behind an accuracy gate (exit 1 when refused)."""
     from emorec.export import ExportRefusedError, export_onnx
 
-    if format_ != "onnx":
-        raise typer.BadParameter(f"--format must be onnx, got {format_!r}")
-    if quantize not in (None, "int8"):
-        raise typer.BadParameter(f"--quantize must be int8, got {quantize!r}")
     try:
         result = export_onnx(
             model_dir,
-            quantize,  # type: ignore[arg-type]
+            quantize,
             data=data,
             max_drop=max_drop,
             optimize=optimize,
@@ -430,22 +528,24 @@ def export(
 @_friendly_errors
 def explain(
     model_dir: ModelDirArg,
-    text: Annotated[str, typer.Argument(help="The text to explain.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The text to explain.")],
     method: Annotated[
-        str,
-        typer.Option(
-            help="lrp, grad_x_input, integrated_gradients, attention, attention_raw or random."
-        ),
+        MethodChoice, typer.Option(help="Attribution method (random: a baseline to beat).")
     ] = "lrp",
     target: Annotated[
         list[str] | None,
-        typer.Option(help="Emotion to explain (repeatable; default: the predicted ones)."),
+        typer.Option(
+            metavar="EMOTION",
+            help="Emotion to explain (repeatable; default: the predicted ones).",
+        ),
     ] = None,
     output: Annotated[
         Path | None, typer.Option(help="Write explanation.json, PNG plots and HTML here.")
     ] = None,
-    steps: Annotated[int, typer.Option(help="integrated_gradients: interpolation steps.")] = 50,
-    top_k: Annotated[int, typer.Option(help="Words shown per emotion.")] = 10,
+    steps: Annotated[
+        int, typer.Option(min=1, help="integrated_gradients: interpolation steps.")
+    ] = 50,
+    top_k: Annotated[int, typer.Option(min=1, help="Words shown per emotion.")] = 10,
 ) -> None:
     """Show which words drive the predicted emotion(s) and test it by deleting them."""
     from emorec.explain import deletion_curve, write_explanation
@@ -522,7 +622,7 @@ def setup_wordnet(
 
 
 ServiceBackendOpt = Annotated[
-    str | None, typer.Option(help="auto, torch or onnx (default: EMOREC_BACKEND or auto).")
+    BackendChoice | None, typer.Option(help="Inference backend (default: EMOREC_BACKEND or auto).")
 ]
 
 
@@ -539,8 +639,8 @@ def _require_model_dir(model_dir: Path) -> None:
 def serve(
     model_dir: ModelDirArg,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="API worker processes.")] = 1,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="API worker processes.")] = 1,
     backend: ServiceBackendOpt = None,
     database_url: DatabaseUrlOpt = None,
 ) -> None:
@@ -550,8 +650,6 @@ def serve(
     from emorec.service.settings import load_settings
 
     _require_model_dir(model_dir)
-    if workers < 1:
-        raise typer.BadParameter(f"--workers must be at least 1, got {workers}")
     # API worker processes build their settings from the environment, so pass them on there.
     os.environ["EMOREC_MODEL_DIR"] = str(model_dir.resolve())
     if backend is not None:
@@ -595,7 +693,8 @@ def _uvicorn_log_config(level: str) -> dict[str, Any]:
 def worker(
     model_dir: ModelDirArg,
     workers: Annotated[
-        int, typer.Option(help="Worker processes (each takes one part of a job at a time).")
+        int,
+        typer.Option(min=1, help="Worker processes (each takes one part of a job at a time)."),
     ] = 1,
     queue_url: Annotated[
         str | None,
@@ -623,7 +722,7 @@ def worker(
     run_worker(settings, workers)
 
 
-apikey_app = typer.Typer(help="Create, list and revoke API keys of the service.")
+apikey_app = _Typer(cls=_Group, help="Create, list and revoke API keys of the service.")
 app.add_typer(apikey_app, name="apikey")
 DatabaseUrlOpt = Annotated[
     str | None,
@@ -649,7 +748,7 @@ def _key_sessions(database_url: str | None) -> tuple[Any, str]:
 @apikey_app.command("create")
 @_friendly_errors
 def apikey_create(
-    name: Annotated[str, typer.Argument(help="Who or what the key is for.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Who or what the key is for.")],
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Create a key and print it once (only its hash is stored)."""
@@ -698,7 +797,9 @@ def apikey_list(database_url: DatabaseUrlOpt = None) -> None:
 @apikey_app.command("revoke")
 @_friendly_errors
 def apikey_revoke(
-    key: Annotated[str, typer.Argument(help="The key's id, name or prefix (from `list`).")],
+    key: Annotated[
+        str, typer.Argument(metavar="KEY", help="The key's id, name or prefix (from `list`).")
+    ],
     database_url: DatabaseUrlOpt = None,
 ) -> None:
     """Revoke a key: requests with it are refused from now on."""
@@ -715,6 +816,43 @@ def apikey_revoke(
     console.print(
         f"Revoked API key {record.id} ({record.name}) in the database {where}.", markup=False
     )
+
+
+def _history_file() -> Path:
+    """Where `predict --interactive` keeps its history: $EMOREC_HOME, else the user cache."""
+    if os.environ.get("EMOREC_HOME"):
+        return Path(os.environ["EMOREC_HOME"]) / "predict_history"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "emorec" / "predict_history"
+
+
+@contextmanager
+def _line_editing() -> Iterator[None]:
+    """GNU readline for input(): editing keys, and ↑ recalling the texts of earlier sessions."""
+    if not sys.stdin.isatty():  # piped texts: nobody to edit them, nothing worth a history
+        yield
+        return
+    try:
+        import readline
+    except ImportError:  # Windows has no readline: plain input() still works
+        yield
+        return
+    path = _history_file()
+    readline.set_history_length(1000)
+    if path.is_file():  # not in the first session
+        try:
+            readline.read_history_file(path)
+        except OSError as error:
+            logging.getLogger(__name__).warning("cannot read the history %s: %s", path, error)
+    try:
+        yield
+    finally:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            readline.write_history_file(path)
+            path.chmod(0o600)  # the texts typed may be private
+        except OSError as error:
+            logging.getLogger(__name__).warning("cannot save the history %s: %s", path, error)
 
 
 def _show_gate(gate: dict[str, Any]) -> None:
