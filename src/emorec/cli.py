@@ -6,6 +6,8 @@ import contextlib
 import functools
 import logging
 import os
+import signal
+import threading
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -143,13 +145,40 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)  # the shell's exit status for "killed by SIGTERM"
+
+
+@contextmanager
+def _sigterm_unwinds() -> Iterator[None]:
+    """Turn SIGTERM into ``SystemExit`` while a command runs.
+
+    By default SIGTERM (``kill``, a container stop, a CI timeout) ends Python without unwinding
+    the stack, so atomic writes would leave their temporary files behind; as an exception it
+    runs the same ``finally``/``except`` cleanup as Ctrl-C. Commands with their own handling
+    (uvicorn in ``serve``, Huey in ``worker``) install theirs over this one.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _friendly_errors(command: F) -> F:
-    """Show emorec's input errors as one clear message and exit 2, without a traceback."""
+    """Show emorec's input errors as one clear message and exit 2, without a traceback.
+
+    SIGTERM ends the command as an exception too (exit 143), so it cleans up after itself.
+    """
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with _sigterm_unwinds():
+                return command(*args, **kwargs)
         except EmorecError as error:
             _fail(str(error))
         except typer.BadParameter as error:  # raised by a command once it has its arguments
@@ -331,6 +360,11 @@ def run(config: ConfigArg, set_: SetOpt = None, set_file: SetFileOpt = None) -> 
     rules = sorted({key.split("/")[0] for key in result.evaluation.metrics})
     _print_metrics(result.evaluation.metrics, rules)
     console.print(f"Model: [bold]{result.model_dir}[/]   Results: [bold]{result.results_dir}[/]")
+    # Logged when prepare ran, but long since scrolled away behind the training output.
+    for warning in result.prepare_report.get("warnings", []):
+        err_console.print(
+            f"[bold yellow]data warning:[/] {warning}", highlight=False, soft_wrap=True
+        )
 
 
 @app.command()
@@ -433,10 +467,12 @@ def predict(
 ) -> None:
     """Classify texts given as arguments, interactively, or from a file into a file."""
     from emorec.inference import EmotionClassifier
-    from emorec.predict_io import predict_file
+    from emorec.predict_io import check_input, predict_file
 
     if not (texts or interactive or input_file):
         raise typer.BadParameter("give TEXT arguments, --interactive or --input FILE")
+    if input_file is not None:
+        check_input(input_file)  # a mistyped path fails at once, not after loading the model
     classifier = EmotionClassifier.from_pretrained(
         model_dir,
         backend=backend,
