@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import csv
 import json
+import re
 import tracemalloc
 from pathlib import Path
 
@@ -26,9 +27,15 @@ TEXTS = [
     "x",
     "I'm sooo angryyyy @bob http://x.co #mad",
     "😢 so sad and lonely, nobody came to my party and i waited all evening for them",
-    "",
+    "@bob http://x.co",  # nothing left after cleaning: still classified, like in training
     "scared",
 ]
+# Texts no interface classifies: empty, only whitespace, a lone surrogate (not Unicode).
+UNCLASSIFIABLE = {
+    "": "is empty",
+    " \t\n ": "holds only whitespace",
+    "i am happy \ud800": r"contains a lone surrogate \(U\+D800 at character 11\)",
+}
 LONG = " ".join(["i was scared at first but then the party was wonderful and i felt glad"] * 6)
 
 
@@ -218,6 +225,115 @@ def test_classifier_needs_a_model_or_backend(classifier: EmotionClassifier) -> N
         custom.save_pretrained(Path("unused"))
 
 
+def test_texts_that_cannot_be_classified_are_refused_by_position(
+    classifier: EmotionClassifier,
+) -> None:
+    for text, reason in UNCLASSIFIABLE.items():
+        for call in (classifier.predict, classifier.predict_proba, classifier, classifier.explain):
+            with pytest.raises(DataError, match=f"^The text {reason}"):
+                call(text)
+        for call in (classifier.predict, classifier.predict_proba, classifier, classifier.logits):
+            with pytest.raises(DataError, match=rf"^texts\[1\] {reason}"):
+                call(["i feel so happy today", text, "scared"])
+    # Wrong types name the expected ones, for the whole argument and for one item.
+    for value in (None, 42, b"so happy", {"text": "so happy"}):
+        with pytest.raises(DataError, match=r"texts must be a str or a list of str; got \w+"):
+            classifier.predict(value)  # type: ignore[arg-type]
+    with pytest.raises(DataError, match=r"texts\[1\] is missing \(null\): expected a string"):
+        classifier.predict(["so happy", None])  # type: ignore[list-item]
+    with pytest.raises(DataError, match=r"texts\[0\] must be a string; got int"):
+        classifier.predict_proba([3])  # type: ignore[list-item]
+    # Tuples, generators and emoji (a pair of UTF-16 units, one code point) are fine; a text
+    # that cleaning empties is classified, but has no word to explain.
+    assert len(classifier.predict(t for t in ("so happy", "😍"))) == 2
+    assert classifier.predict("@bob http://x.co").label in LABELS
+    with pytest.raises(DataError, match="Nothing to explain"):
+        classifier.explain("@bob http://x.co")
+
+
+def _tokenizer_of(directory: Path) -> list[str]:
+    vocabulary = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+    return [name for name in vocabulary if (directory / name).is_file()]
+
+
+def test_missing_or_mismatched_tokenizer_is_a_model_dir_error(
+    tiny_classifier_dir: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    missing = tmp_path / "missing"
+    shutil.copytree(tiny_classifier_dir, missing)
+    for name in _tokenizer_of(missing):
+        (missing / name).unlink()
+    # transformers alone would build a 5-token vocabulary from config.json and answer anyway.
+    with pytest.raises(ModelDirError, match=rf"{missing} has no tokenizer: .*tokenizer\.json"):
+        EmotionClassifier.from_pretrained(missing)
+
+    # A vocabulary file of another (tiny) tokenizer: ids fit, but the words would all be [UNK].
+    small = tmp_path / "small"
+    shutil.copytree(tiny_classifier_dir, small)
+    for name in _tokenizer_of(small):
+        (small / name).unlink()
+    (small / "vocab.txt").write_text("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nhappy\n")
+    with pytest.raises(
+        ModelDirError, match=r"vocab\.txt\) has 6 tokens but the model's vocabulary has 30522"
+    ):
+        EmotionClassifier.from_pretrained(small)
+
+    # More tokens than embedding rows: the added ones would index past the embeddings.
+    large = tmp_path / "large"
+    shutil.copytree(tiny_classifier_dir, large)
+    tokenizer = AutoTokenizer.from_pretrained(large)
+    tokenizer.add_special_tokens({"additional_special_tokens": ["[NEW1]", "[NEW2]"]})
+    tokenizer.save_pretrained(large)
+    with pytest.raises(ModelDirError, match=r"tokenizer\.json\) has 30524 tokens .*config\.json"):
+        EmotionClassifier.from_pretrained(large)
+    assert EmotionClassifier.from_pretrained(tiny_classifier_dir).predict("so happy").label
+
+
+def test_calling_the_classifier_is_like_a_transformers_pipeline(
+    classifier: EmotionClassifier,
+) -> None:
+    from transformers import pipeline
+
+    texts = ["i feel so happy today", "scared and alone"]
+    assert classifier.clean(texts) == texts  # what the pipeline sees too
+    pipe = pipeline("text-classification", model=classifier.model, tokenizer=classifier.tokenizer)
+    names = {f"LABEL_{i}": name for i, name in enumerate(LABELS)}
+
+    def renamed(scores: list[dict[str, object]]) -> list[dict[str, object]]:
+        return [{**s, "label": names[str(s["label"])]} for s in scores]
+
+    # The uncalibrated rule is the pipeline's softmax: same shape, order and scores.
+    one = classifier(texts[0], decision="argmax")
+    expected = renamed(pipe(texts[0], top_k=None))
+    assert [s["label"] for s in one] == [s["label"] for s in expected]
+    np.testing.assert_allclose([s["score"] for s in one], [s["score"] for s in expected], rtol=1e-5)
+    many = classifier(texts, decision="argmax")
+    expected_many = [renamed(scores) for scores in pipe(texts, top_k=None)]
+    assert [[s["label"] for s in r] for r in many] == [
+        [s["label"] for s in r] for r in expected_many
+    ]
+    # Calibrated by default: the scores of predict(), highest first; top_k keeps the best.
+    scores = [s["score"] for s in classifier(texts[1])]
+    assert scores == sorted(scores, reverse=True)
+    assert scores == list(classifier.predict(texts[1]).scores.values())
+    assert len(classifier(texts[1], top_k=2)) == 2 and classifier([]) == []
+
+    prediction = classifier.predict(texts[0])
+    as_dict = prediction.to_dict()
+    assert json.loads(json.dumps(as_dict)) == as_dict
+    assert as_dict == {
+        "text": texts[0],
+        "label": prediction.label,
+        "labels": prediction.labels,
+        "scores": prediction.scores,
+    }
+    assert Prediction(**as_dict) == prediction
+
+
 # ---- streaming files -----------------------------------------------------------------------
 def _write_lines(path: Path, n: int) -> Path:
     with path.open("w", encoding="utf-8") as handle:
@@ -283,6 +399,44 @@ def test_predict_file_streams_and_keeps_order(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [int(r["text"].split()[2]) for r in rows] == list(range(2_500))
     assert all(r["pred_label"] == LABELS[i % len(LABELS)] for i, r in enumerate(rows))
+
+
+def test_predict_file_gives_unclassifiable_rows_an_error_and_keeps_the_others(
+    classifier: EmotionClassifier, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    texts = ["i feel so happy today", *UNCLASSIFIABLE, "scared"]
+    source = tmp_path / "in.jsonl"
+    # json.dumps writes the lone surrogate as the escape \ud800, as a client would send it.
+    source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    expected = classifier.predict([texts[0], texts[-1]])
+    with caplog.at_level("WARNING", logger="emorec.predict_io"):
+        written = predict_file(classifier, source, tmp_path / "out.jsonl", progress=False)
+    assert written == len(texts)
+    assert f"3 of {len(texts)} rows were not classified" in caplog.text
+    assert "row 2: the text is empty" in caplog.text
+    rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert [r["text"] for r in rows] == texts  # the surrogate row too, exactly as it came
+    assert [r["pred_label"] for r in rows] == [
+        expected[0].label,
+        None,
+        None,
+        None,
+        expected[1].label,
+    ]
+    assert rows[0]["pred_error"] is None and rows[0]["probabilities"].keys() == set(LABELS)
+    for row, reason in zip(rows[1:-1], UNCLASSIFIABLE.values(), strict=True):
+        assert re.match(f"the text {reason}", row["pred_error"]), row
+        assert row["pred_labels"] == [] and row["probabilities"] is None
+
+    predict_file(classifier, source, tmp_path / "out.csv", progress=False)
+    with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert [r["pred_label"] for r in table] == [expected[0].label, "", "", "", expected[1].label]
+    assert table[3]["text"] == "i am happy \\ud800"  # UTF-8 cannot hold it: the visible escape
+    assert table[3]["prob_joy"] == "" and "lone surrogate" in table[3]["pred_error"]
+    assert table[0]["pred_error"] == "" and float(table[0]["prob_joy"]) == pytest.approx(
+        expected[0].scores["joy"], abs=1e-6
+    )
 
 
 # ---- input file edge cases: missing, byte-order mark, empty ---------------------------------

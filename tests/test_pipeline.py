@@ -133,7 +133,10 @@ def test_cli_run_predict_and_files(make_config, tmp_path: Path) -> None:
 
     annotated = pd.read_csv(out, keep_default_na=False)
     assert annotated["id"].tolist() == [1, 2, 3]
-    assert set(annotated["pred_label"]) <= set(LABELS)
+    assert set(annotated["pred_label"][:2]) <= set(LABELS)
+    # Row 3 has no text: it keeps its line, with the reason instead of emotions.
+    assert annotated["pred_error"].tolist()[0] == ""
+    assert annotated["pred_error"].tolist()[2].startswith("the text is empty")
     assert [f"prob_{n}" for n in LABELS] == [c for c in annotated.columns if c.startswith("prob_")]
 
     lines = tmp_path / "in.txt"
@@ -415,3 +418,43 @@ def test_cli_warns_about_a_label_missing_from_evaluation_splits(
     result = runner.invoke(app, ["run", str(config_path), "--set", "training.max_steps=1"])
     assert result.exit_code == 0, result.output
     assert f"data warning: {warning}" in " ".join(result.output.split())
+
+
+def test_cli_predict_refuses_texts_it_cannot_classify(
+    tiny_classifier_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = str(tiny_classifier_dir)
+    cases = [
+        (["so happy", "  "], "TEXT argument 2 holds only whitespace"),
+        ([""], "TEXT argument 1 is empty"),
+        # What Python makes of an argument that is not UTF-8 (the byte 0xff): U+DCFF.
+        (["so happy", "happy \udcff"], "TEXT argument 2 contains a lone surrogate (U+DCFF"),
+    ]
+    for texts, message in cases:
+        result = runner.invoke(app, ["predict", model, *texts])
+        assert result.exit_code == 2, (texts, result.output)
+        assert message in " ".join(result.output.split())
+        assert "Traceback" not in result.output
+
+    # Interactive: a line that is not UTF-8 is an error, and the prompt goes on.
+    result = runner.invoke(
+        app, ["predict", model, "--interactive"], input=b"so happy\nhappy \xff\nscared\n:q\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "lone surrogate" in result.output and "scared" in result.output
+
+    # A file: the empty line gets its error in pred_error, the other lines their emotions.
+    source = tmp_path / "in.txt"
+    source.write_text("so happy\n\nscared\n")
+    out = tmp_path / "out.csv"
+    with caplog.at_level("WARNING", logger="emorec.predict_io"):
+        result = runner.invoke(
+            app, ["predict", model, "--input", str(source), "--output", str(out)]
+        )
+    assert result.exit_code == 0, result.output
+    assert "1 of 3 rows were not classified" in caplog.text
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["text"] for r in rows] == ["so happy", "", "scared"]
+    assert rows[0]["pred_label"] in LABELS and rows[2]["pred_label"] in LABELS
+    assert rows[1]["pred_label"] == "" and rows[1]["pred_error"].startswith("the text is empty")

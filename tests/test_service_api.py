@@ -889,6 +889,33 @@ def test_nul_characters(client: TestClient) -> None:
         assert odd.status_code in (200, 422), odd.text
 
 
+def test_texts_that_cannot_be_classified_are_422_naming_the_text(client: TestClient) -> None:
+    key = new_key(client)
+    # The JSON escape \ud800 (half of a UTF-16 pair) is how a client sends a lone surrogate.
+    cases = {
+        '"i am happy \\ud800"': r"texts\[1\] contains a lone surrogate \(U\+D800 at character 11\)",
+        '""': r"texts\[1\] is empty",
+        '" \\n\\t "': r"texts\[1\] holds only whitespace",
+    }
+    for text, detail in cases.items():
+        body = f'{{"texts": ["i feel so happy", {text}]}}'.encode()
+        response = client.post(
+            "/v1/predict", content=body, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422, response.text
+        assert re.match(detail, response.json()["detail"]), response.json()
+        explained = client.post(
+            "/v1/explain",
+            content=f'{{"text": {text}}}'.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        assert explained.status_code == 422, explained.text
+        assert explained.json()["detail"]
+    # Nothing refused was stored, and the service goes on answering.
+    assert client.get("/v1/history", headers={"X-API-Key": key}).json()["total"] == 0
+    assert client.post("/v1/predict", json={"texts": ["so happy"]}).status_code == 200
+
+
 def test_concurrent_predictions_and_explanations(
     sqlite_client: TestClient, classifier: EmotionClassifier
 ) -> None:

@@ -21,7 +21,7 @@ pytest.importorskip("huey", reason="needs the service extra")
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from emorec.inference import EmotionClassifier
+from emorec.inference import EmotionClassifier, Prediction
 from emorec.service.app import create_app
 from emorec.service.auth import create_api_key
 from emorec.service.db import upgrade_database
@@ -61,6 +61,15 @@ def csv_bytes(texts: list[str], column: str = "text") -> bytes:
     writer.writerow(["id", column])
     writer.writerows([i, text] for i, text in enumerate(texts))
     return out.getvalue().encode("utf-8")
+
+
+def predict_each(classifier: EmotionClassifier, texts: list[str]) -> list[Prediction | None]:
+    """Each text's Prediction; None for an empty one, which a job answers with a row error."""
+    return [classifier.predict(text) if text.strip() else None for text in texts]
+
+
+def labels_of(predictions: list[Prediction | None], empty: Any = "") -> list[Any]:
+    return [empty if p is None else p.label for p in predictions]
 
 
 @pytest.fixture(scope="module")
@@ -137,11 +146,15 @@ def test_csv_job_through_the_api(
     assert result.headers["content-type"].startswith("text/csv")
     assert "tweets.emotions.csv" in result.headers["content-disposition"]
     rows = list(csv.DictReader(io.StringIO(result.text)))
-    expected = classifier.predict(TEXTS)
+    expected = predict_each(classifier, TEXTS)
     assert [row["id"] for row in rows] == [str(i) for i in range(len(TEXTS))]
     assert [row["text"] for row in rows] == TEXTS
-    assert [row["pred_label"] for row in rows] == [p.label for p in expected]
+    assert [row["pred_label"] for row in rows] == labels_of(expected)
     for row, prediction in zip(rows, expected, strict=True):
+        if prediction is None:  # the empty text: its reason instead of probabilities
+            assert row["pred_error"].startswith("the text is empty"), row
+            continue
+        assert row["pred_error"] == ""
         for label in classifier.labels:
             assert float(row[f"prob_{label}"]) == pytest.approx(prediction.scores[label], abs=1e-5)
 
@@ -371,7 +384,7 @@ def test_jobs_survive_a_restart_of_the_server(
     status = finished(client, headers, job["id"])
     assert status["rows_done"] == len(TEXTS)
     rows = list(csv.DictReader(io.StringIO(client.get(status["result_url"], headers=headers).text)))
-    assert [row["pred_label"] for row in rows] == [p.label for p in classifier.predict(TEXTS)]
+    assert [row["pred_label"] for row in rows] == labels_of(predict_each(classifier, TEXTS))
 
 
 def test_a_failing_job_is_reported_and_not_retried(
@@ -496,10 +509,12 @@ def test_multilabel_job_run_by_the_task_directly(
     path = queue.result_file(done)
     assert path is not None
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    expected = EmotionClassifier.from_pretrained(tiny_multilabel_classifier_dir).predict(TEXTS)
+    multilabel = EmotionClassifier.from_pretrained(tiny_multilabel_classifier_dir)
+    expected = predict_each(multilabel, TEXTS)
     assert [r["text"] for r in rows] == TEXTS
-    assert [r["pred_labels"] for r in rows] == [p.labels for p in expected]
-    assert [r["pred_label"] for r in rows] == [p.label for p in expected]
+    assert [r["pred_labels"] for r in rows] == [[] if p is None else p.labels for p in expected]
+    assert [r["pred_label"] for r in rows] == labels_of(expected, empty=None)
+    assert [r["pred_error"] is None for r in rows] == [p is not None for p in expected]
     queue.close()
 
 
@@ -792,3 +807,41 @@ def test_an_unfinished_job_of_the_previous_schema_resumes_after_upgrade(
     assert [row[probability] for row in rows[:3]] == ["1.000000"] * 3
     assert all(row[probability] != "1.000000" for row in rows[3:])  # classified by the model
     queue.close()
+
+
+def test_rows_that_cannot_be_classified_get_an_error_and_the_rest_results(
+    make_client: Callable[..., tuple[TestClient, dict[str, str]]],
+    classifier: EmotionClassifier,
+) -> None:
+    client, headers = make_client(embedded_worker=False, job_chunk_size=3)
+    queue = client.app.state.service.jobs
+    texts = ["i am so happy", "i am happy \ud800", " \t ", "the storm scared me", "i love it"]
+    # json.dumps writes the lone surrogate as the escape \ud800, as a client would.
+    jsonl = "".join(json.dumps({"text": t, "n": i}) + "\n" for i, t in enumerate(texts))
+    job = submit(client, headers, "mixed.jsonl", jsonl.encode("ascii")).json()
+    queue.process_job(job["id"])
+    status = client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
+    assert status["status"] == "done", status
+    assert status["rows_done"] == len(texts)
+    result = client.get(status["result_url"], headers=headers)
+    rows = [json.loads(line) for line in result.text.splitlines()]
+    assert [(r["n"], r["text"]) for r in rows] == list(enumerate(texts))  # surrogate row too
+    valid = [0, 3, 4]
+    expected = classifier.predict([texts[i] for i in valid])
+    assert [rows[i]["pred_label"] for i in valid] == [p.label for p in expected]
+    assert all(rows[i]["pred_error"] is None for i in valid)
+    assert rows[1]["pred_error"].startswith("the text contains a lone surrogate (U+D800")
+    assert rows[2]["pred_error"].startswith("the text holds only whitespace")
+    assert rows[1]["pred_label"] is None and rows[1]["probabilities"] is None
+    # Only the classified rows join the history.
+    history = client.get("/v1/history", headers=headers).json()
+    assert sorted(item["text"] for item in history["items"]) == sorted(texts[i] for i in valid)
+
+    # TXT: a blank line keeps its row (the output lines up with the input) and gets an error.
+    job = submit(client, headers, "lines.txt", b"so happy\n\nso sad\n").json()
+    queue.process_job(job["id"])
+    status = client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
+    rows = list(csv.DictReader(io.StringIO(client.get(status["result_url"], headers=headers).text)))
+    assert [r["text"] for r in rows] == ["so happy", "", "so sad"]
+    assert [bool(r["pred_label"]) for r in rows] == [True, False, True]
+    assert rows[1]["pred_error"].startswith("the text is empty") and rows[1]["prob_joy"] == ""

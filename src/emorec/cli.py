@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import logging
 import os
-import signal
-import threading
 import re
+import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +22,7 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperArgument, TyperCommand, TyperGroup
 
-from emorec.errors import EmorecError
+from emorec.errors import DataError, EmorecError
 
 if TYPE_CHECKING:
     from emorec.config import Config
@@ -468,9 +469,12 @@ def predict(
     """Classify texts given as arguments, interactively, or from a file into a file."""
     from emorec.inference import EmotionClassifier
     from emorec.predict_io import check_input, predict_file
+    from emorec.text import check_text
 
     if not (texts or interactive or input_file):
         raise typer.BadParameter("give TEXT arguments, --interactive or --input FILE")
+    for i, text in enumerate(texts or [], start=1):
+        check_text(text, f"TEXT argument {i}")  # before the model loads
     if input_file is not None:
         check_input(input_file)  # a mistyped path fails at once, not after loading the model
     classifier = EmotionClassifier.from_pretrained(
@@ -495,9 +499,13 @@ def predict(
             decision,
             chunk_size=chunk_size,
         )
-        console.print(f"Classified {rows} texts → [bold]{output_file}[/]")
+        console.print(f"Wrote {rows} rows → [bold]{output_file}[/]")
     for prediction in classifier.predict(texts, top_k=top_k, decision=decision) if texts else []:
         _show(prediction)
+    if interactive and isinstance(sys.stdin, io.TextIOWrapper):
+        # Bytes that are not UTF-8 then arrive as lone surrogates, refused like any bad text;
+        # a strict stdin would raise UnicodeDecodeError and lose the lines it had buffered.
+        sys.stdin.reconfigure(errors="surrogateescape")
     with _line_editing() if interactive else contextlib.nullcontext():
         while interactive:
             try:
@@ -510,7 +518,10 @@ def predict(
                 if text.strip():
                     break
                 continue
-            _show(classifier.predict(text, top_k=top_k, decision=decision))
+            try:
+                _show(classifier.predict(text, top_k=top_k, decision=decision))
+            except DataError as error:  # one bad line (a lone surrogate) does not end the session
+                err_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -30,9 +30,9 @@ import emorec
 from emorec._io import atomic_write_json, atomic_write_text
 from emorec.calibrate import CALIBRATION_FILENAME as CALIBRATION_FILE
 from emorec.calibrate import Calibration
-from emorec.errors import ConfigError, DataError, MissingDependencyError, ModelDirError
+from emorec.errors import ConfigError, MissingDependencyError, ModelDirError
 from emorec.labels import LabelSpace
-from emorec.text import CleaningConfig, TextCleaner
+from emorec.text import CleaningConfig, TextCleaner, as_text_batch
 
 if TYPE_CHECKING:
     from emorec.explain import Explanation
@@ -40,6 +40,19 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EMOREC_FILE = "emorec.json"
+# The files a tokenizer's vocabulary can live in (fast tokenizers: tokenizer.json; slow ones:
+# WordPiece, BPE or SentencePiece files). Without any, transformers builds a tokenizer of the
+# special tokens alone from config.json, which turns every word into [UNK].
+TOKENIZER_FILE = "tokenizer.json"
+VOCABULARY_FILES = (
+    TOKENIZER_FILE,
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+    "spm.model",
+)
 EXPORT_FILE = "export.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 # ONNX models written by `emorec export`, by precision; `precision="auto"` tries them in order.
@@ -72,6 +85,19 @@ class Prediction:
     label: str | None
     labels: list[str]
     scores: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as plain JSON types: ``{"text", "label", "labels", "scores"}``."""
+        return {
+            "text": self.text,
+            "label": self.label,
+            "labels": list(self.labels),
+            "scores": {label: float(score) for label, score in self.scores.items()},
+        }
+
+    def to_pipeline(self) -> list[dict[str, Any]]:
+        """``[{"label", "score"}, ...]`` highest first, as a transformers pipeline gives."""
+        return [{"label": label, "score": float(score)} for label, score in self.scores.items()]
 
 
 # ---- backends ----------------------------------------------------------------------------
@@ -355,6 +381,12 @@ class EmotionClassifier:
             ) from None
         calibration_path = directory / CALIBRATION_FILE
         calibration = Calibration.load(calibration_path) if calibration_path.is_file() else None
+        if not any((directory / name).is_file() for name in VOCABULARY_FILES):
+            raise ModelDirError(
+                f"{directory} has no tokenizer: {directory / TOKENIZER_FILE} is missing (nor is "
+                f"any of {', '.join(VOCABULARY_FILES[1:])} there). Restore it from the training "
+                "run (it is written by `emorec train`), or train again."
+            )
         model = None
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(directory))
@@ -379,6 +411,7 @@ class EmotionClassifier:
                 f"{directory}: the model has {outputs} outputs but "
                 f"{EMOREC_FILE} lists {label_space.num_labels} labels."
             )
+        _check_tokenizer(directory, tokenizer)
         config = None
         if (directory / "config.yaml").is_file():
             from emorec.config import load_config
@@ -489,10 +522,9 @@ class EmotionClassifier:
                 )
 
     def clean(self, texts: Sequence[str]) -> list[str]:
-        for i, text in enumerate(texts):
-            if not isinstance(text, str):
-                raise DataError(f"Text {i} must be a string, got {type(text).__name__}.")
-        return self.cleaner.clean_batch(texts)
+        """``texts`` as the model sees them; DataError for one that cannot be classified."""
+        batch, _single = as_text_batch(texts)
+        return self.cleaner.clean_batch(batch)
 
     def _encode(self, clean_texts: list[str]) -> tuple[dict[str, list[list[int]]], np.ndarray]:
         """Token ids of each model input, and the text each row belongs to.
@@ -553,10 +585,10 @@ class EmotionClassifier:
             result[index] = self.backend(batch)
         return result, owner
 
-    def _logits(self, texts: Sequence[str], rule: Calibration) -> np.ndarray:
+    def _logits(self, texts: list[str], rule: Calibration) -> np.ndarray:
         """Per-text logits; the windows of a long text are merged in ``rule``'s probabilities."""
         self._check_params()  # the settings are public attributes and may have changed
-        clean_texts = self.clean(texts)
+        clean_texts = self.cleaner.clean_batch(texts)  # checked by the public caller
         logits, owner = self._forward(clean_texts)
         if len(owner) == len(clean_texts):  # one row per text: nothing to merge
             return logits
@@ -588,7 +620,10 @@ class EmotionClassifier:
         With ``long_text="window"`` they are the merged uncalibrated window probabilities
         mapped back to logits (log-probabilities, or log-odds for multi-label models).
         """
-        return self._logits(texts, self._rule("argmax"))
+        batch, _single = as_text_batch(texts)
+        if not batch:
+            return np.zeros((0, self.label_space.num_labels), dtype=np.float32)
+        return self._logits(batch, self._rule("argmax"))
 
     def _rule(self, decision: Decision) -> Calibration:
         if decision == "calibrated":
@@ -604,10 +639,13 @@ class EmotionClassifier:
     def predict_proba(
         self, texts: str | Sequence[str], decision: Decision = "calibrated"
     ) -> np.ndarray:
-        """Probabilities ``(N, C)`` (or ``(C,)`` for one string), temperature-scaled."""
-        single = isinstance(texts, str)
+        """Probabilities ``(N, C)`` (or ``(C,)`` for one string), temperature-scaled.
+
+        Every text must hold a non-whitespace character and no lone surrogate; a DataError
+        names the first that does not (``texts[i]``).
+        """
+        batch, single = as_text_batch(texts)
         rule = self._rule(decision)
-        batch = [texts] if single else list(texts)
         if not batch:
             return np.zeros((0, self.label_space.num_labels))
         probs = rule.probabilities(self._logits(batch, rule))
@@ -627,9 +665,12 @@ class EmotionClassifier:
         top_k: int | None = None,
         decision: Decision = "calibrated",
     ) -> Prediction | list[Prediction]:
-        """Classify one text (→ one Prediction) or a list (→ a list, same order)."""
-        single = isinstance(texts, str)
-        batch = [texts] if single else list(texts)
+        """Classify one text (→ one Prediction) or a list (→ a list, same order).
+
+        Every text must hold a non-whitespace character and no lone surrogate; a DataError
+        names the first that does not (``texts[i]``), before any text is classified.
+        """
+        batch, single = as_text_batch(texts)
         if top_k is not None and not 1 <= top_k <= self.label_space.num_labels:
             raise ValueError(f"top_k must be in [1, {self.label_space.num_labels}], got {top_k}.")
         rule = self._rule(decision)
@@ -656,6 +697,31 @@ class EmotionClassifier:
             chosen = [names[int(decided)]]
         return Prediction(text, chosen[0] if chosen else None, chosen, scores)
 
+    @overload
+    def __call__(
+        self, texts: str, top_k: int | None = ..., decision: Decision = ...
+    ) -> list[dict[str, Any]]: ...
+    @overload
+    def __call__(
+        self, texts: Sequence[str], top_k: int | None = ..., decision: Decision = ...
+    ) -> list[list[dict[str, Any]]]: ...
+    def __call__(
+        self,
+        texts: str | Sequence[str],
+        top_k: int | None = None,
+        decision: Decision = "calibrated",
+    ) -> list[dict[str, Any]] | list[list[dict[str, Any]]]:
+        """Scores as a transformers pipeline gives them: ``clf(text)`` is like
+        ``pipeline("text-classification", model=...)(text, top_k=None)``.
+
+        A string gives ``[{"label": ..., "score": ...}, ...]``, highest first (every label, or
+        the ``top_k`` best); a list of strings gives one such list per text, in order.
+        """
+        predictions = self.predict(texts, top_k=top_k, decision=decision)
+        if isinstance(predictions, Prediction):
+            return predictions.to_pipeline()
+        return [p.to_pipeline() for p in predictions]
+
     # ---- explanations --------------------------------------------------------------------
     def explain(
         self,
@@ -674,6 +740,40 @@ class EmotionClassifier:
         from emorec.explain import explain
 
         return explain(self, text, method, target, **options)
+
+
+def _check_tokenizer(directory: Path, tokenizer: Any) -> None:
+    """Refuse a tokenizer that does not fit the model's vocabulary (``config.json``).
+
+    Ids at or above ``vocab_size`` have no embedding row; a tokenizer much smaller than the
+    embeddings is another model's, or one transformers made up from the special tokens.
+    Embedding matrices are often padded (to a multiple of 64 or 128, a few reserved ids), so
+    only a gap of more than half the vocabulary counts as a mismatch.
+    """
+    vocab_size = _read_json(directory / "config.json").get("vocab_size")
+    if not isinstance(vocab_size, int) or vocab_size < 1:
+        return  # architectures without a word-embedding vocabulary: nothing to compare
+    size = len(tokenizer)
+    source = next(name for name in VOCABULARY_FILES if (directory / name).is_file())
+    fix = (
+        f"Restore the tokenizer files ({TOKENIZER_FILE}, tokenizer_config.json) written with "
+        "this model by `emorec train`, or train again."
+    )
+    where = f"{directory}: the tokenizer ({directory / source})"
+    if size > vocab_size or size * 2 < vocab_size:
+        raise ModelDirError(
+            f"{where} has {size} tokens but the model's vocabulary has {vocab_size} "
+            f"(vocab_size in {directory / 'config.json'}): they do not belong together. {fix}"
+        )
+    special = dict(zip(tokenizer.all_special_tokens, tokenizer.all_special_ids, strict=True))
+    outside = {
+        t: i for t, i in special.items() if not isinstance(i, int) or not 0 <= i < vocab_size
+    }
+    if outside:
+        raise ModelDirError(
+            f"{where} gives the special tokens {outside} ids outside the model's vocabulary "
+            f"[0, {vocab_size}) (vocab_size in {directory / 'config.json'}). {fix}"
+        )
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -16,6 +17,9 @@ from typing import Any, TextIO
 from emorec._io import atomic_path, open_text
 from emorec.errors import ConfigError, DataError
 from emorec.inference import Decision, EmotionClassifier, Prediction
+from emorec.text import text_problem
+
+logger = logging.getLogger(__name__)
 
 INPUT_FORMATS = (".csv", ".jsonl", ".txt")
 OUTPUT_FORMATS = (".csv", ".jsonl")
@@ -84,16 +88,40 @@ def _jsonl_rows(handle: Any, path: Path, text_column: str) -> Iterator[dict[str,
         yield row
 
 
+def predict_rows(
+    classifier: EmotionClassifier, texts: list[Any], decision: Decision = "calibrated"
+) -> list[Prediction | str]:
+    """Each row's Prediction, or (a str) why its text cannot be classified.
+
+    The rows of a file are judged one by one (:func:`emorec.text.text_problem`, the rule of
+    ``predict``), so an empty or broken text costs its own row only, never the file's others.
+    """
+    problems = [text_problem(text) for text in texts]
+    valid = [text for text, problem in zip(texts, problems, strict=True) if problem is None]
+    predictions = iter(classifier.predict(valid, decision=decision) if valid else [])
+    return [next(predictions) if problem is None else f"the text {problem}" for problem in problems]
+
+
 def annotate_row(
-    row: dict[str, Any], prediction: Prediction, names: list[str], jsonl: bool
+    row: dict[str, Any], prediction: Prediction | str, names: list[str], jsonl: bool
 ) -> dict[str, Any]:
     """``row`` plus the prediction's columns, as written to a JSONL or a CSV output file.
 
     JSONL rows get ``pred_label``, ``pred_labels`` (a list) and ``probabilities`` (label →
     probability); CSV rows ``pred_label``, ``pred_labels`` joined by ``|`` and one
-    ``prob_<label>`` column per label, in ``names`` order.
+    ``prob_<label>`` column per label, in ``names`` order. Both end with ``pred_error``: empty
+    (null) for a classified row; for a row whose text could not be classified (``prediction``
+    is then the reason) the reason, with the prediction columns empty.
     """
     row = dict(row)
+    if isinstance(prediction, str):
+        row["pred_label"] = None
+        if jsonl:
+            row.update(pred_labels=[], probabilities=None)
+        else:
+            row.update({"pred_labels": "", **{f"prob_{n}": "" for n in names}})
+        row["pred_error"] = prediction
+        return row
     row["pred_label"] = prediction.label
     if jsonl:
         row["pred_labels"] = prediction.labels
@@ -101,7 +129,15 @@ def annotate_row(
     else:
         row["pred_labels"] = "|".join(prediction.labels)
         row.update({f"prob_{n}": f"{prediction.scores[n]:.6f}" for n in names})
+    row["pred_error"] = None if jsonl else ""
     return row
+
+
+def _encodable(value: Any) -> Any:
+    """``value`` writable as UTF-8: a lone surrogate becomes its visible ``\\udXXX`` escape."""
+    if isinstance(value, str) and not value.isascii() and text_problem(value) is not None:
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value
 
 
 class AnnotatedWriter:
@@ -113,13 +149,18 @@ class AnnotatedWriter:
         self._csv: csv.DictWriter | None = None
 
     def write(self, row: dict[str, Any]) -> None:
+        # A row refused for a lone surrogate (read from a JSON escape) still gets its line:
+        # JSON keeps the text exactly as ``\\udXXX`` escapes, CSV shows the escape as text.
         if self.jsonl:
-            self.out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            line = json.dumps(row, ensure_ascii=False)
+            if not line.isascii() and text_problem(line) is not None:
+                line = json.dumps(row)
+            self.out.write(line + "\n")
             return
         if self._csv is None:
             self._csv = csv.DictWriter(self.out, fieldnames=list(row))
             self._csv.writeheader()
-        self._csv.writerow(row)
+        self._csv.writerow({key: _encodable(value) for key, value in row.items()})
 
 
 def predict_file(
@@ -147,18 +188,30 @@ def predict_file(
     names = classifier.labels
     as_jsonl = output_path.suffix.lower() == ".jsonl"
     total = _count_lines(input_path)
-    written = 0
+    written = refused = 0
+    first_refused = ""
     with atomic_path(output_path) as temp, temp.open("w", encoding="utf-8", newline="") as out:
         writer = AnnotatedWriter(out, jsonl=as_jsonl)
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task(f"Classifying {input_path.name}", total=total)
             for chunk in iter_rows(input_path, text_column, chunk_size):
                 texts = [row[text_column] for row in chunk]
-                predictions = classifier.predict(texts, decision=decision)
-                for row, prediction in zip(chunk, predictions, strict=True):
-                    writer.write(annotate_row(row, prediction, names, jsonl=as_jsonl))
+                outcomes = predict_rows(classifier, texts, decision)
+                for i, (row, outcome) in enumerate(zip(chunk, outcomes, strict=True)):
+                    writer.write(annotate_row(row, outcome, names, jsonl=as_jsonl))
+                    if isinstance(outcome, str):
+                        refused += 1
+                        first_refused = first_refused or f"row {written + i + 1}: {outcome}"
                 written += len(chunk)
                 bar.update(task, advance=len(chunk))
         if written == 0:  # raised inside atomic_path: the temporary output is removed
             raise DataError(f"{input_path} has no rows to classify; {output_path} not written.")
+    if refused:
+        logger.warning(
+            "%s: %d of %d rows were not classified; their pred_error column says why (first: %s).",
+            input_path,
+            refused,
+            written,
+            first_refused,
+        )
     return written

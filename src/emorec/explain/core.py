@@ -38,6 +38,7 @@ from emorec.explain.conservative import (
     conservative_backward,
     eager_attention,
 )
+from emorec.text import check_text
 
 if TYPE_CHECKING:
     from emorec.inference import EmotionClassifier
@@ -381,8 +382,7 @@ def explain(
     """
     _check_options(method, n_steps, baseline)
     model = _torch_model(classifier)
-    if not isinstance(text, str):
-        raise DataError(f"text must be a string, got {type(text).__name__}.")
+    check_text(text)  # the same rule as predict: a str with words, no lone surrogate
     clean_text = classifier.clean([text])[0]
     # Where each cleaned word came from in the user's text ('sad' from ':(', 'love' from
     # 'loooove'), so that plots and highlights show the user's words.

@@ -44,7 +44,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from emorec._io import atomic_path
 from emorec.errors import ConfigError, DataError
-from emorec.predict_io import AnnotatedWriter, annotate_row, iter_rows
+from emorec.inference import Prediction
+from emorec.predict_io import AnnotatedWriter, annotate_row, iter_rows, predict_rows
 from emorec.service.db import (
     PredictionRecord,
     make_engine,
@@ -617,19 +618,14 @@ class JobQueue:
         for rows in chunks:
             if self.stop_flag is not None and self.stop_flag.is_set():
                 raise _Stopping
-            predictions = classifier.predict([row[job.text_column] for row in rows])
+            # A row whose text cannot be classified (empty, a lone surrogate) gets its reason
+            # as its result; the other rows of the chunk are classified as usual.
+            outcomes = predict_rows(classifier, [row[job.text_column] for row in rows])
+            predictions = [p for p in outcomes if isinstance(p, Prediction)]
             first = part.start_row + part.rows_done
             results = [
-                {
-                    "job_id": job.id,
-                    "row_index": first + i,
-                    "result": {
-                        "label": p.label,
-                        "labels": p.labels,
-                        "scores": {name: round(prob, 6) for name, prob in p.scores.items()},
-                    },
-                }
-                for i, p in enumerate(predictions)
+                {"job_id": job.id, "row_index": first + i, "result": _job_result(p)}
+                for i, p in enumerate(outcomes)
             ]
             with self.sessions().begin() as session:
                 # The lease check comes first: a worker that lost the part inserts nothing.
@@ -692,8 +688,6 @@ class JobQueue:
             yield result
 
     def _write_result(self, job: JobSnapshot, names: list[str]) -> str:
-        from emorec.inference import Prediction
-
         suffix = RESULT_SUFFIX[job.input_format]
         relative = f"jobs/{job.id}/result.{suffix}"
         jsonl = suffix == "jsonl"
@@ -706,10 +700,10 @@ class JobQueue:
         ):
             writer = AnnotatedWriter(out, jsonl=jsonl)
             for row, result in zip(inputs, self._results(session, job.id), strict=True):
-                prediction = Prediction(
+                outcome = result.get("error") or Prediction(
                     row[column], result["label"], result["labels"], result["scores"]
                 )
-                writer.write(annotate_row(row, prediction, names, jsonl=jsonl))
+                writer.write(annotate_row(row, outcome, names, jsonl=jsonl))
         return relative
 
     def _fail(self, job_id: str, error: Exception) -> None:
@@ -740,6 +734,17 @@ class JobQueue:
                 if released:
                     self._requeue_if_idle(session, part.job.id)
             self.enqueue(part.job.id)
+
+
+def _job_result(outcome: Prediction | str) -> dict[str, Any]:
+    """A ``job_results.result``: the prediction, or ``{"error": why}`` for a refused text."""
+    if isinstance(outcome, str):
+        return {"error": outcome}
+    return {
+        "label": outcome.label,
+        "labels": outcome.labels,
+        "scores": {name: round(prob, 6) for name, prob in outcome.scores.items()},
+    }
 
 
 def _held(part: PartSnapshot, owner: str) -> tuple[Any, ...]:
