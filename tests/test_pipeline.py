@@ -213,6 +213,46 @@ def test_corrupted_model_dir(trained, tmp_path: Path) -> None:
         EmotionClassifier.from_pretrained(mislabeled)
 
 
+def test_cli_predict_refuses_texts_it_cannot_classify(
+    tiny_classifier_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    model = str(tiny_classifier_dir)
+    cases = [
+        (["so happy", "  "], "TEXT argument 2 holds only whitespace"),
+        ([""], "TEXT argument 1 is empty"),
+        # What Python makes of an argument that is not UTF-8 (the byte 0xff): U+DCFF.
+        (["so happy", "happy \udcff"], "TEXT argument 2 contains a lone surrogate (U+DCFF"),
+    ]
+    for texts, message in cases:
+        result = runner.invoke(app, ["predict", model, *texts])
+        assert result.exit_code == 2, (texts, result.output)
+        assert message in " ".join(result.output.split())
+        assert "Traceback" not in result.output
+
+    # Interactive: a line that is not UTF-8 is an error, and the prompt goes on.
+    result = runner.invoke(
+        app, ["predict", model, "--interactive"], input=b"so happy\nhappy \xff\nscared\n:q\n"
+    )
+    assert result.exit_code == 0, result.output
+    assert "lone surrogate" in result.output and "scared" in result.output
+
+    # A file: the empty line gets its error in pred_error, the other lines their emotions.
+    source = tmp_path / "in.txt"
+    source.write_text("so happy\n\nscared\n")
+    out = tmp_path / "out.csv"
+    with caplog.at_level("WARNING", logger="emorec.predict_io"):
+        result = runner.invoke(
+            app, ["predict", model, "--input", str(source), "--output", str(out)]
+        )
+    assert result.exit_code == 0, result.output
+    assert "1 of 3 rows were not classified" in caplog.text
+    with out.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["text"] for r in rows] == ["so happy", "", "scared"]
+    assert rows[0]["pred_label"] in LABELS and rows[2]["pred_label"] in LABELS
+    assert rows[1]["pred_label"] == "" and rows[1]["pred_error"].startswith("the text is empty")
+
+
 def test_training_history_is_kept_drawn_and_linked(trained) -> None:
     from emorec.evaluate import training_curves
 
@@ -269,9 +309,6 @@ def test_cli_training_output_off_a_terminal(make_config, tmp_path: Path, monkeyp
     flat = " ".join(output.split())
     assert "Decision: argmax (per-class offsets not adopted: " in flat
     assert " ".join(calibration["reason"].split()) in flat
-
-
-# ---- `predict --input` file edge cases and signals ------------------------------------------
 
 
 # ---- `predict --input` file edge cases and signals ------------------------------------------
@@ -418,43 +455,3 @@ def test_cli_warns_about_a_label_missing_from_evaluation_splits(
     result = runner.invoke(app, ["run", str(config_path), "--set", "training.max_steps=1"])
     assert result.exit_code == 0, result.output
     assert f"data warning: {warning}" in " ".join(result.output.split())
-
-
-def test_cli_predict_refuses_texts_it_cannot_classify(
-    tiny_classifier_dir: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    model = str(tiny_classifier_dir)
-    cases = [
-        (["so happy", "  "], "TEXT argument 2 holds only whitespace"),
-        ([""], "TEXT argument 1 is empty"),
-        # What Python makes of an argument that is not UTF-8 (the byte 0xff): U+DCFF.
-        (["so happy", "happy \udcff"], "TEXT argument 2 contains a lone surrogate (U+DCFF"),
-    ]
-    for texts, message in cases:
-        result = runner.invoke(app, ["predict", model, *texts])
-        assert result.exit_code == 2, (texts, result.output)
-        assert message in " ".join(result.output.split())
-        assert "Traceback" not in result.output
-
-    # Interactive: a line that is not UTF-8 is an error, and the prompt goes on.
-    result = runner.invoke(
-        app, ["predict", model, "--interactive"], input=b"so happy\nhappy \xff\nscared\n:q\n"
-    )
-    assert result.exit_code == 0, result.output
-    assert "lone surrogate" in result.output and "scared" in result.output
-
-    # A file: the empty line gets its error in pred_error, the other lines their emotions.
-    source = tmp_path / "in.txt"
-    source.write_text("so happy\n\nscared\n")
-    out = tmp_path / "out.csv"
-    with caplog.at_level("WARNING", logger="emorec.predict_io"):
-        result = runner.invoke(
-            app, ["predict", model, "--input", str(source), "--output", str(out)]
-        )
-    assert result.exit_code == 0, result.output
-    assert "1 of 3 rows were not classified" in caplog.text
-    with out.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    assert [r["text"] for r in rows] == ["so happy", "", "scared"]
-    assert rows[0]["pred_label"] in LABELS and rows[2]["pred_label"] in LABELS
-    assert rows[1]["pred_label"] == "" and rows[1]["pred_error"].startswith("the text is empty")
