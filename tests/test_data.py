@@ -312,3 +312,16 @@ def test_self_split_rare_label_warning_names_the_split_sizes(make_config, tmp_pa
         )
     (warning,) = [w for w in report["warnings"] if "'shocked'" in w]
     assert "about 20 rows" in warning and "data.split.validation_size" in warning
+
+
+def test_lone_surrogate_in_a_jsonl_training_file_names_the_line(tmp_path: Path) -> None:
+    """A JSON escape can smuggle half a UTF-16 pair into a UTF-8 file; pandas then crashes."""
+    path = tmp_path / "train.jsonl"
+    path.write_text(
+        '{"text": "so sad", "label": "sadness"}\n{"text": "i am happy \\ud800", "label": "joy"}\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(
+        DataError, match=r"train\.jsonl:2: field 'text' contains a lone surrogate \(U\+D800"
+    ):
+        read_file(path, "auto")

@@ -153,6 +153,18 @@ def test_int8_weights_cannot_saturate_on_cpus_without_vnni(exported: Path) -> No
     assert [n for n in graph.node if n.op_type in export.QUANTIZED_OP_TYPES]
 
 
+def test_uint8_weights_alternative_keeps_8_bits_unsigned(exported: Path, tmp_path: Path) -> None:
+    import onnx
+
+    target = tmp_path / "uint8.onnx"
+    settings = export.quantize_graph(exported / "model.onnx", target, weight_type="uint8")
+    assert settings["weight_type"] == "uint8" and settings["reduce_range"] is False
+    graph = onnx.load(str(target)).graph
+    types = {init.data_type for init in graph.initializer if init.name.endswith("_quantized")}
+    assert types == {onnx.TensorProto.UINT8}
+    assert export.head_nodes(graph, export.QUANTIZED_OP_TYPES) == []
+
+
 QEMU = shutil.which("qemu-x86_64")
 
 

@@ -21,6 +21,7 @@ import pandas as pd
 
 from emorec._io import open_text
 from emorec.errors import DataError
+from emorec.text.validation import lone_surrogate
 
 TABLE_FORMATS = {
     ".csv": "csv",
@@ -274,6 +275,15 @@ def _read_jsonl(path: Path, blank_lines: list[int]) -> tuple[pd.DataFrame, list[
                 f"{path}:{line_no}: expected a JSON object (one row a line), got "
                 f"{type(row).__name__}."
             )
+        for key, value in row.items():
+            # A JSON escape (\ud800) is the one way a UTF-8 file can carry a lone surrogate.
+            at = lone_surrogate(value) if isinstance(value, str) else None
+            if at is not None:
+                raise DataError(
+                    f"{path}:{line_no}: field {key!r} contains a lone surrogate "
+                    f"(U+{ord(value[at]):04X} at character {at}), half of a UTF-16 pair that is "
+                    "not a Unicode character; fix the text's encoding or drop the row."
+                )
         rows.append(row)
         lines.append(line_no)
     return pd.DataFrame(rows), lines

@@ -18,6 +18,14 @@ from emorec.errors import DataError
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def lone_surrogate(text: str) -> int | None:
+    """Index of the first lone surrogate in ``text``, or None when it has none."""
+    if text.isascii():  # the common case skips the scan
+        return None
+    found = _SURROGATE.search(text)
+    return found.start() if found else None
+
+
 def text_problem(text: object) -> str | None:
     """Why ``text`` cannot be classified, as a phrase to follow its position; None if it can.
 
@@ -32,14 +40,13 @@ def text_problem(text: object) -> str | None:
         return "is empty: there is nothing to classify"
     if text.isspace():
         return "holds only whitespace: there is nothing to classify"
-    if not text.isascii():  # the common ASCII case skips the scan
-        found = _SURROGATE.search(text)
-        if found:
-            return (
-                f"contains a lone surrogate (U+{ord(found.group()):04X} at character "
-                f"{found.start()}), which is not a Unicode character: half of a UTF-16 pair, or "
-                "bytes that are not UTF-8; fix the text's encoding"
-            )
+    at = lone_surrogate(text)
+    if at is not None:
+        return (
+            f"contains a lone surrogate (U+{ord(text[at]):04X} at character {at}), which is "
+            "not a Unicode character: half of a UTF-16 pair, or bytes that are not UTF-8; fix "
+            "the text's encoding"
+        )
     return None
 
 
