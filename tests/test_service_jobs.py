@@ -845,3 +845,15 @@ def test_rows_that_cannot_be_classified_get_an_error_and_the_rest_results(
     assert [r["text"] for r in rows] == ["so happy", "", "so sad"]
     assert [bool(r["pred_label"]) for r in rows] == [True, False, True]
     assert rows[1]["pred_error"].startswith("the text is empty") and rows[1]["prob_joy"] == ""
+
+    # A chunk in which every row is refused (here the whole job) still ends done, row by row.
+    job = submit(client, headers, "blank.jsonl", b'{"text": ""}\n{"text": "  "}\n').json()
+    queue.process_job(job["id"])
+    status = client.get(f"/v1/jobs/{job['id']}", headers=headers).json()
+    assert status["status"] == "done", status
+    rows = [
+        json.loads(line)
+        for line in client.get(status["result_url"], headers=headers).text.splitlines()
+    ]
+    assert [r["pred_label"] for r in rows] == [None, None]
+    assert rows[0]["pred_error"].startswith("the text is empty")

@@ -631,7 +631,9 @@ class JobQueue:
                 # The lease check comes first: a worker that lost the part inserts nothing.
                 self._commit_chunk(session, part, owner, part.rows_done + len(rows))
                 session.execute(insert(JobResult), results)
-                if history:
+                # A chunk of refused rows only has nothing to add: an empty insert would be an
+                # INSERT of one row of defaults, which the NOT NULL columns refuse.
+                if history and predictions:
                     records = prediction_rows(predictions, model, utcnow())
                     session.execute(insert(PredictionRecord), records)
             part = replace(part, rows_done=part.rows_done + len(rows))
