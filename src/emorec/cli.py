@@ -896,8 +896,10 @@ def _line_editing() -> Iterator[None]:
     finally:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
+            # The texts typed may be private: the file exists as 0600 before anything is in it.
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            path.chmod(0o600)  # a history written by an older version
             readline.write_history_file(path)
-            path.chmod(0o600)  # the texts typed may be private
         except OSError as error:
             logging.getLogger(__name__).warning("cannot save the history %s: %s", path, error)
 
