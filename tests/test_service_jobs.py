@@ -857,3 +857,14 @@ def test_rows_that_cannot_be_classified_get_an_error_and_the_rest_results(
     ]
     assert [r["pred_label"] for r in rows] == [None, None]
     assert rows[0]["pred_error"].startswith("the text is empty")
+
+
+def test_api_and_workers_name_the_model_alike(tmp_path: Path) -> None:
+    """History rows of /v1/predict and of jobs must count one model under one name."""
+    from emorec.service.db import model_name
+
+    real = tmp_path / "models" / "dair-emotion"
+    real.mkdir(parents=True)
+    link = tmp_path / "current"
+    link.symlink_to(real)
+    assert model_name(real) == model_name(link) == model_name(f"{real}/") == "dair-emotion"

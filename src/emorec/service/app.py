@@ -36,6 +36,7 @@ from emorec.service.db import (
     PredictionRecord,
     check_database,
     make_engine,
+    model_name,
     prediction_rows,
     redact_url,
     session_factory,
@@ -685,7 +686,7 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
             engine=engine,
             sessions=session_factory(engine),
             classifier=classifier,
-            model_name=Path(model_dir).name,
+            model_name=model_name(model_dir),
         )
         from emorec.service.jobs import JobQueue, start_embedded_consumer
 

@@ -112,6 +112,11 @@ class PredictionRecord(Base):
     model: Mapped[str] = mapped_column(String(200))
 
 
+def model_name(model_dir: str | Path) -> str:
+    """The model's name in the history: its directory's name, the same for API and workers."""
+    return Path(model_dir).resolve().name
+
+
 def prediction_rows(
     predictions: Iterable[Prediction], model: str, when: dt.datetime
 ) -> list[dict[str, Any]]:

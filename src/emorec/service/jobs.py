@@ -49,6 +49,7 @@ from emorec.predict_io import AnnotatedWriter, annotate_row, iter_rows, predict_
 from emorec.service.db import (
     PredictionRecord,
     make_engine,
+    model_name,
     prediction_rows,
     redact_url,
     session_factory,
@@ -611,7 +612,7 @@ class JobQueue:
         # The job's rows join the prediction history (and so the statistics) chunk by chunk,
         # in the chunk's own transaction: a chunk redone after a lost lease adds nothing twice.
         history = settings.store_history and settings.job_history
-        model = Path(classifier.model_dir or settings.model_dir).resolve().name
+        model = model_name(classifier.model_dir or settings.model_dir)
         begin = part.start_row + part.rows_done
         size = part.stop_row - begin
         chunks = _row_chunks(path, job.text_column, begin, part.stop_row, settings.job_chunk_size)
