@@ -154,6 +154,11 @@ def _watched_page(browser: Any) -> tuple[Any, Watched]:
     context.add_init_script(RECORD_CSP_VIOLATIONS)
     page = context.new_page()
     page.set_default_timeout(30_000)
+    # expect() has its own clock (5 s by default): an explanation on a busy 2-core CI machine
+    # can take longer than that, so assertions wait as long as actions do.
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=30_000)
     watched = Watched(page, [], [])
     page.on("pageerror", lambda error: watched.errors.append(str(error)))
 
