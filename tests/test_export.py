@@ -17,7 +17,13 @@ from typer.testing import CliRunner
 
 from emorec import export
 from emorec.cli import app
-from emorec.errors import ConfigError, DataError, MissingDependencyError, ModelDirError
+from emorec.errors import (
+    ConfigError,
+    DataError,
+    EmorecError,
+    MissingDependencyError,
+    ModelDirError,
+)
 from emorec.export import ExportRefusedError, export_onnx, gate_scores
 from emorec.inference import EmotionClassifier
 
@@ -163,6 +169,25 @@ def test_uint8_weights_alternative_keeps_8_bits_unsigned(exported: Path, tmp_pat
     types = {init.data_type for init in graph.initializer if init.name.endswith("_quantized")}
     assert types == {onnx.TensorProto.UINT8}
     assert export.head_nodes(graph, export.QUANTIZED_OP_TYPES) == []
+
+
+def test_int8_without_a_head_to_keep_is_refused_before_quantizing(tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    # logits straight out of a LayerNorm: nothing between it and the output to keep in fp32.
+    graph = helper.make_graph(
+        [helper.make_node("LayerNormalization", ["x", "scale"], ["logits"], name="ln")],
+        "no-head",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor("scale", TensorProto.FLOAT, [4], [1.0] * 4)],
+    )
+    source = tmp_path / "no-head.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(source))
+    with pytest.raises(EmorecError, match="found no classification head"):
+        export.quantize_graph(source, tmp_path / "int8.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["no-head.onnx"]
 
 
 QEMU = shutil.which("qemu-x86_64")

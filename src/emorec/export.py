@@ -260,8 +260,12 @@ def quantize_graph(
     model = onnx.load(str(source))
     ONNXModel(model).replace_gemm_with_matmul()
     excluded = head_nodes(model.graph)
-    plain = target.with_name(f"{target.stem}.matmul.onnx")
-    onnx.save(model, str(plain))
+    if not excluded:
+        raise EmorecError(
+            "int8 export found no classification head to keep in fp32: no MatMul/Gemm between "
+            "the encoder's last LayerNorm and the logits in the exported graph. Export fp32 "
+            "only (`emorec export MODEL_DIR --format onnx`)."
+        )
     reduce_range = weight_type == "int8"
     settings = {
         "method": "dynamic",
@@ -270,24 +274,28 @@ def quantize_graph(
         "reduce_range": reduce_range,
         "fp32_nodes": excluded,
     }
-    with _quiet_logging(logging.WARNING):
-        quantize_dynamic(
-            str(plain),
-            str(target),
-            per_channel=True,
-            reduce_range=reduce_range,
-            weight_type=QuantType.QInt8 if weight_type == "int8" else QuantType.QUInt8,
-            nodes_to_exclude=excluded,
-            # ORT's fused ops (Attention, SkipLayerNorm) have no ONNX shape inference.
-            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    plain.unlink()
+    plain = target.with_name(f"{target.stem}.matmul.onnx")
+    onnx.save(model, str(plain))
+    try:
+        with _quiet_logging(logging.WARNING):
+            quantize_dynamic(
+                str(plain),
+                str(target),
+                per_channel=True,
+                reduce_range=reduce_range,
+                weight_type=QuantType.QInt8 if weight_type == "int8" else QuantType.QUInt8,
+                nodes_to_exclude=excluded,
+                # ORT's fused ops (Attention, SkipLayerNorm) have no ONNX shape inference.
+                extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            )
+    finally:
+        plain.unlink(missing_ok=True)
     quantized_head = head_nodes(onnx.load(str(target)).graph, QUANTIZED_OP_TYPES)
-    if quantized_head or not excluded:
+    if quantized_head:
         raise EmorecError(
             "ONNX Runtime's quantizer did not keep the classification head in fp32 "
-            f"(quantized: {quantized_head or 'no head found'}); this onnxruntime version is not "
-            "supported for int8 export: install the version in requirements/lock.txt."
+            f"(quantized: {quantized_head}); this onnxruntime version is not supported for int8 "
+            "export: install the version in requirements/lock.txt."
         )
     return settings
 
