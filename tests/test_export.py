@@ -16,6 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emorec import export
+from emorec.calibrate import CalibrationConfig, fit_calibration, validation_folds
 from emorec.cli import app
 from emorec.errors import (
     ConfigError,
@@ -24,7 +25,7 @@ from emorec.errors import (
     MissingDependencyError,
     ModelDirError,
 )
-from emorec.export import ExportRefusedError, export_onnx, gate_scores
+from emorec.export import ExportRefusedError, accuracy_gate, export_onnx, gate_scores
 from emorec.inference import EmotionClassifier
 
 from .conftest import LABELS, WORDS, make_rows, write_dair
@@ -421,6 +422,122 @@ def test_gate_scores_single_and_multi_label() -> None:
     multi = gate_scores(decided, targets)
     assert multi["accuracy"] == pytest.approx(2 / 3)  # exact match
     assert multi["macro_f1"] == pytest.approx((1 + 1 + 0.8) / 3)
+
+
+class _FixedLogits:
+    """Just what ``accuracy_gate`` asks of a classifier: a rule and the logits of the texts."""
+
+    def __init__(self, logits: np.ndarray, calibration) -> None:
+        self._logits, self.calibration = logits, calibration
+
+    def logits(self, texts) -> np.ndarray:
+        assert len(texts) == len(self._logits)
+        return self._logits
+
+
+def _biased_validation(n: int = 1200, seed: int = 0):
+    """Validation logits of an imbalanced 4-class problem where per-class offsets get adopted."""
+    rng = np.random.default_rng(seed)
+    targets = rng.choice(4, size=n, p=[0.5, 0.3, 0.15, 0.05])
+    logits = rng.normal(size=(n, 4)) + 2.0 * np.eye(4)[targets] + np.array([0.8, 0.3, 0, -0.6])
+    settings = CalibrationConfig(decision="bias")
+    calibration = fit_calibration(logits, targets, settings)
+    assert calibration.decision == "bias" and calibration.adopted
+    return logits, targets, settings, calibration
+
+
+def test_gate_judges_a_rule_fitted_on_its_own_rows_cross_fitted() -> None:
+    # Offsets tuned on the gate's rows favour the logits they were tuned with: tiny unbiased
+    # noise (what int8 adds) loses ~0.7 macro-F1 points in sample on average, a refusal at the
+    # 0.5 default, and nothing held out.
+    logits, targets, settings, calibration = _biased_validation()
+    reference = _FixedLogits(logits, calibration)
+    texts = ["t"] * len(targets)
+    in_sample, held_out = [], []
+    for draw in range(8):
+        noise = np.random.default_rng(100 + draw).normal(scale=0.05, size=logits.shape)
+        gate = accuracy_gate(
+            reference,
+            _FixedLogits(logits + noise, calibration),
+            texts,
+            targets,
+            max_drop=0.5,
+            check_parity=False,
+            refit=settings,
+        )
+        assert gate["decision_rule"].startswith("the calibration re-fitted on 4 of 5 folds")
+        in_sample.append(gate["in_sample_delta_points"]["macro_f1"])
+        held_out.append(gate["delta_points"]["macro_f1"])
+    assert np.mean(in_sample) < -0.4
+    assert np.mean(held_out) > np.mean(in_sample) + 0.5
+    assert abs(np.mean(held_out)) < abs(np.mean(in_sample))
+
+
+def test_cross_fitted_gate_decides_each_fold_by_a_rule_fitted_on_the_others() -> None:
+    logits, targets, settings, calibration = _biased_validation(n=400, seed=1)
+    shifted = logits + np.array([0.0, 0.2, 0.0, 0.0])
+    gate = accuracy_gate(
+        _FixedLogits(logits, calibration),
+        _FixedLogits(shifted, calibration),
+        ["t"] * len(targets),
+        targets,
+        max_drop=100.0,
+        check_parity=False,
+        refit=settings,
+    )
+    reference = np.empty_like(targets)
+    candidate = np.empty_like(targets)
+    for fit_idx, held_idx in validation_folds(targets, export.GATE_FOLDS):
+        rule = fit_calibration(logits[fit_idx], targets[fit_idx], settings)
+        reference[held_idx] = rule.decide(logits[held_idx])
+        candidate[held_idx] = rule.decide(shifted[held_idx])
+    assert gate["torch"] == gate_scores(reference, targets)
+    assert gate["onnx"] == gate_scores(candidate, targets)
+    # Agreement is still that of the rule that ships, on every row.
+    same = calibration.decide(logits) == calibration.decide(shifted)
+    assert gate["agreement"] == pytest.approx(same.mean())
+
+
+def test_cross_fitted_gate_still_refuses_a_worse_model() -> None:
+    logits, targets, settings, calibration = _biased_validation()
+    noise = np.random.default_rng(7).normal(scale=1.0, size=logits.shape)
+    gate = accuracy_gate(
+        _FixedLogits(logits, calibration),
+        _FixedLogits(logits + noise, calibration),
+        ["t"] * len(targets),
+        targets,
+        max_drop=0.5,
+        check_parity=False,
+        refit=settings,
+    )
+    assert not gate["passed"]
+    assert gate["delta_points"]["accuracy"] < -2 and gate["delta_points"]["macro_f1"] < -2
+
+
+def test_gate_keeps_the_stored_rule_on_other_data_or_too_few_rows() -> None:
+    logits, targets, settings, calibration = _biased_validation()
+    noise = np.random.default_rng(3).normal(scale=0.05, size=logits.shape)
+    args = (_FixedLogits(logits, calibration), _FixedLogits(logits + noise, calibration))
+    elsewhere = accuracy_gate(*args, ["t"] * len(targets), targets, 0.5, check_parity=False)
+    assert elsewhere["decision_rule"] == "the stored calibration"
+    assert "in_sample_delta_points" not in elsewhere
+    # 12 rows: a class with fewer rows than folds cannot be cross-fitted, and the gate says so.
+    few = slice(0, 12)
+    small = accuracy_gate(
+        _FixedLogits(logits[few], calibration),
+        _FixedLogits(logits[few] + noise[few], calibration),
+        ["t"] * 12,
+        targets[few],
+        0.5,
+        check_parity=False,
+        refit=settings,
+    )
+    assert small["decision_rule"].endswith("(too few rows per class to cross-fit it)")
+    assert small["delta_points"] == _deltas(small)
+
+
+def _deltas(gate: dict) -> dict:
+    return {k: 100.0 * (gate["onnx"][k] - gate["torch"][k]) for k in gate["torch"]}
 
 
 def test_export_options_are_validated(trained_dir: Path) -> None:

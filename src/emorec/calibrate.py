@@ -25,7 +25,7 @@ import json
 import math
 import numbers
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Self
@@ -886,6 +886,18 @@ def _listing(names: list[str], counts: np.ndarray, indices: np.ndarray, limit: i
     return shown + (f" and {len(ordered) - limit} more" if len(ordered) > limit else "")
 
 
+def validation_folds(targets: np.ndarray, n_folds: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(fit_idx, held_idx)`` for each of ``n_folds`` seeded folds of the validation rows.
+
+    Single-label folds (``targets`` (N,)) are stratified by class, multi-label ones (N, C)
+    plain; the same data always gives the same folds.
+    """
+    index = np.zeros(len(targets))
+    if targets.ndim == 2:
+        return KFold(n_folds, shuffle=True, random_state=0).split(index)
+    return StratifiedKFold(n_folds, shuffle=True, random_state=0).split(index, targets)
+
+
 def _cv_gain(
     targets: np.ndarray,
     n_folds: int,
@@ -894,16 +906,10 @@ def _cv_gain(
     """Mean held-out macro-F1 gain of a tuned rule over the raw one, by k-fold on validation.
 
     ``decisions(fit_idx, held_idx)`` fits the tuned rule on the ``fit_idx`` rows and returns
-    ``(tuned, raw)`` decisions for the ``held_idx`` rows. Single-label folds are stratified;
-    the split is seeded, so the same data always gives the same answer.
+    ``(tuned, raw)`` decisions for the ``held_idx`` rows (folds from :func:`validation_folds`).
     """
-    index = np.zeros(len(targets))
-    if targets.ndim == 2:
-        folds = KFold(n_folds, shuffle=True, random_state=0).split(index)
-    else:
-        folds = StratifiedKFold(n_folds, shuffle=True, random_state=0).split(index, targets)
     gains = []
-    for fit_idx, held_idx in folds:
+    for fit_idx, held_idx in validation_folds(targets, n_folds):
         tuned, raw = decisions(fit_idx, held_idx)
         gains.append(macro_f1(targets[held_idx], tuned) - macro_f1(targets[held_idx], raw))
     return float(np.mean(gains))
