@@ -21,7 +21,6 @@ from emorec.calibrate import (
     ThresholdTuner,
     expected_calibration_error,
     fit_calibration,
-    macro_f1,
     reliability_curve,
 )
 from emorec.errors import ConfigError, DataError, ModelDirError
@@ -51,20 +50,6 @@ def rare_class_shifted(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def test_macro_f1_equals_sklearn() -> None:
-    rng = np.random.default_rng(0)
-    for _ in range(20):
-        y = rng.integers(0, 6, size=50)
-        pred = rng.integers(0, 5, size=50)  # class 5 never predicted; others may be missing
-        assert macro_f1(y, pred) == pytest.approx(f1_score(y, pred, average="macro"), abs=1e-12)
-        y_m = rng.integers(0, 2, size=(30, 5))
-        y_m[:, 0] = 0
-        p_m = rng.integers(0, 2, size=(30, 5))
-        p_m[:, 0] = 0  # label never true nor predicted: 0, as sklearn's zero_division=0
-        expected = f1_score(y_m, p_m, average="macro", zero_division=0)
-        assert macro_f1(y_m, p_m) == pytest.approx(expected, abs=1e-12)
 
 
 def test_ece_by_hand_and_reliability_curve() -> None:

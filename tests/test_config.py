@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -169,3 +171,16 @@ def test_override_errors_name_the_override_not_the_file(tmp_path: Path) -> None:
         load_config(broken, ["training.seed=x"])
     assert f"{broken}: `training.learning_rate`" in str(info.value)
     assert "--set training.seed=x: `training.seed`" in str(info.value)
+
+
+def test_config_is_a_pure_schema_package() -> None:
+    # The config is read by every stage and by light tools (the CLI's help, the service's
+    # settings): it must not pull in the training stack.
+    code = (
+        "import sys, emorec.config; "
+        "heavy = [m for m in ('torch', 'scipy', 'sklearn', 'transformers', 'datasets') "
+        "if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -414,12 +414,12 @@ def test_gate_data_needs_labels_from_somewhere(trained_dir: Path, tmp_path: Path
 
 
 def test_gate_scores_single_and_multi_label() -> None:
-    single = gate_scores(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]))
+    single = gate_scores(np.array([0, 1, 1, 2]), np.array([0, 1, 2, 2]), 3)
     assert single["accuracy"] == 0.75
     assert single["macro_f1"] == pytest.approx((1 + 2 / 3 + 2 / 3) / 3)
     targets = np.array([[1, 0, 1], [0, 1, 0], [0, 0, 1]], dtype=np.float32)
     decided = np.array([[1, 0, 1], [0, 1, 1], [0, 0, 1]])
-    multi = gate_scores(decided, targets)
+    multi = gate_scores(decided, targets, 3)
     assert multi["accuracy"] == pytest.approx(2 / 3)  # exact match
     assert multi["macro_f1"] == pytest.approx((1 + 1 + 0.8) / 3)
 
@@ -491,8 +491,8 @@ def test_cross_fitted_gate_decides_each_fold_by_a_rule_fitted_on_the_others() ->
         rule = fit_calibration(logits[fit_idx], targets[fit_idx], settings)
         reference[held_idx] = rule.decide(logits[held_idx])
         candidate[held_idx] = rule.decide(shifted[held_idx])
-    assert gate["torch"] == gate_scores(reference, targets)
-    assert gate["onnx"] == gate_scores(candidate, targets)
+    assert gate["torch"] == gate_scores(reference, targets, 4)
+    assert gate["onnx"] == gate_scores(candidate, targets, 4)
     # Agreement is still that of the rule that ships, on every row.
     same = calibration.decide(logits) == calibration.decide(shifted)
     assert gate["agreement"] == pytest.approx(same.mean())

@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, Literal, Self
 
 import numpy as np
-from pydantic import Field, model_validator
 from scipy.optimize import minimize_scalar
 from scipy.special import expit as sigmoid
 from scipy.special import log_expit, log_softmax, softmax
@@ -40,8 +39,9 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from sklearn.utils.validation import check_is_fitted
 
 from emorec._io import atomic_write_json
-from emorec._strict import StrictModel
+from emorec.config.sections import CalibrationConfig, Decision
 from emorec.errors import ConfigError, DataError, ModelDirError
+from emorec.metrics import macro_f1, macro_f1_from_counts
 
 __all__ = [
     "CALIBRATION_FILENAME",
@@ -154,43 +154,6 @@ def _require(d: dict[str, Any], keys: Sequence[str], what: str) -> None:
 
 
 # --------------------------------------------------------------------------- metrics
-
-
-def _f1_from_counts(
-    tp: np.ndarray, n_true: np.ndarray, n_pred: np.ndarray, present_only: bool
-) -> np.ndarray:
-    """Macro-F1 from per-class counts of shape (..., C); returns shape (...)."""
-    denom = n_true + n_pred
-    f1 = np.divide(2.0 * tp, denom, out=np.zeros(np.broadcast(tp, denom).shape), where=denom > 0)
-    if not present_only:
-        return f1.mean(axis=-1)
-    # sklearn's single-label macro average runs over classes seen in y_true or y_pred only.
-    present = denom > 0
-    return f1.sum(axis=-1) / np.maximum(present.sum(axis=-1), 1)
-
-
-def macro_f1(y_true: Any, y_pred: Any) -> float:
-    """Macro-F1, equal to ``sklearn.metrics.f1_score(y_true, y_pred, average="macro")``.
-
-    Single-label: ``y_true``, ``y_pred`` (N,) class indices; like sklearn, the average runs
-    over the classes present in either. Multi-label: (N, C) 0/1 indicator matrices; the
-    average runs over all C labels and a label never true nor predicted scores 0. Computed
-    from confusion counts, without sklearn's input checks, because the tuners call it often.
-    """
-    t, p = np.asarray(y_true), np.asarray(y_pred)
-    if t.shape != p.shape or t.ndim not in (1, 2):
-        raise DataError(
-            f"y_true and y_pred must both be (N,) labels or (N, C) indicators; got shapes "
-            f"{t.shape} and {p.shape}."
-        )
-    if t.ndim == 2:
-        t, p = t.astype(bool), p.astype(bool)
-        return float(_f1_from_counts((t & p).sum(0), t.sum(0), p.sum(0), present_only=False))
-    t, p = t.astype(np.int64), p.astype(np.int64)
-    n = int(max(t.max(initial=0), p.max(initial=0))) + 1
-    tp = np.bincount(t[t == p], minlength=n)
-    f1 = _f1_from_counts(tp, np.bincount(t, minlength=n), np.bincount(p, minlength=n), True)
-    return float(f1)
 
 
 def _confidence_and_hits(probs: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -409,7 +372,7 @@ class BiasTuner(BaseEstimator):
         grid = np.linspace(self.grid_min, self.grid_max, self.grid_steps)
 
         biases = np.zeros(n_classes)
-        self.score_before_ = macro_f1(labels, s.argmax(axis=1))
+        self.score_before_ = macro_f1(labels, s.argmax(axis=1), n_classes)
         current = self.score_before_
         n_passes, changed = 0, True
         while changed and n_passes < self.max_passes:
@@ -421,7 +384,7 @@ class BiasTuner(BaseEstimator):
                     biases[k], current, changed = grid[best], float(f1[best]), True
 
         biases -= biases.mean()
-        score_after = macro_f1(labels, (s + biases).argmax(axis=1))
+        score_after = macro_f1(labels, (s + biases).argmax(axis=1), n_classes)
         if not score_after > self.score_before_ + self.min_improvement:
             biases, score_after = np.zeros(n_classes), self.score_before_
         self.biases_ = biases
@@ -459,7 +422,7 @@ class BiasTuner(BaseEstimator):
         n_pred[:, k] = cumulative(None, False)
         tp[:, k] = cumulative((labels == k).astype(np.float64), False)
         n_true = np.bincount(labels, minlength=n_classes)
-        return _f1_from_counts(tp, n_true[None, :], n_pred, present_only=True)
+        return macro_f1_from_counts(tp, n_true[None, :], n_pred)
 
     def predict(self, scores: Any) -> np.ndarray:
         """Class indices (N,) = argmax(scores + biases_)."""
@@ -624,112 +587,6 @@ def _threshold(probs: np.ndarray, thresholds: np.ndarray | float, ensure_one: bo
 
 
 # --------------------------------------------------------------------------- config + bundle
-
-
-Decision = Literal["argmax", "bias", "threshold"]
-
-
-class CalibrationConfig(StrictModel):
-    """How to calibrate a trained classifier on its validation set."""
-
-    temperature: bool = Field(
-        True, description="Fit a temperature T so that softmax/sigmoid(logits / T) is calibrated."
-    )
-    decision: Literal["auto", "argmax", "bias", "threshold"] = Field(
-        "auto",
-        description=(
-            "Decision rule. Single-label: 'argmax' or 'bias' (per-class offsets maximising "
-            "validation macro-F1). Multi-label: 'threshold' (per-label thresholds). 'auto' "
-            "picks 'bias' for single-label and 'threshold' for multi-label."
-        ),
-    )
-    bias_grid_min: float = Field(-3.0, description="'bias': smallest candidate offset (log-prob).")
-    bias_grid_max: float = Field(3.0, description="'bias': largest candidate offset (log-prob).")
-    bias_grid_steps: int = Field(
-        61, ge=2, description="'bias': number of evenly spaced candidate offsets."
-    )
-    bias_min_improvement: float = Field(
-        0.0,
-        ge=0.0,
-        description=(
-            "'bias': keep zero offsets unless they raise validation macro-F1 by more than this."
-        ),
-    )
-    threshold_strategy: Literal["per_label", "global"] = Field(
-        "per_label",
-        description="'threshold': one threshold per label, or one shared by all labels.",
-    )
-    min_threshold: float = Field(
-        0.05, ge=0.0, lt=1.0, description="'threshold': no tuned threshold goes below this."
-    )
-    max_threshold: float = Field(
-        0.99,
-        gt=0.0,
-        lt=1.0,
-        description="'threshold': the largest candidate threshold (grid step 0.01). Losses "
-        "such as ASL push probabilities up, so best thresholds can sit above 0.9.",
-    )
-    min_examples_per_class: int = Field(
-        20,
-        ge=1,
-        description=(
-            "'bias': per-class offsets are adopted only when every class has at least this many "
-            "validation examples; otherwise the decision stays argmax and calibration.json says "
-            "why (offsets tuned on a handful of rows fit noise and can lower test accuracy)."
-        ),
-    )
-    min_positives: int = Field(
-        5,
-        ge=0,
-        description=(
-            "'threshold': a label with fewer validation positives keeps the default threshold "
-            "0.5 instead of a tuned one."
-        ),
-    )
-    cv_folds: int = Field(
-        0,
-        ge=0,
-        description=(
-            "Also cross-validate the tuned decision on the validation split: fit it on k-1 "
-            "folds, score macro-F1 on the held-out fold against the raw rule, and adopt it only "
-            "if the mean gain is > 0. 0 turns the check off; otherwise at least 2. Off by "
-            "default: with a rare class of a few dozen examples, one fold holds too few of them "
-            "for the gain to be more than noise."
-        ),
-    )
-    ensure_one_label: bool = Field(
-        False, description="Multi-label: predict the top label when no label passes its threshold."
-    )
-    ece_bins: int = Field(15, ge=1, description="Equal-width bins for the reported ECE.")
-
-    @model_validator(mode="after")
-    def _grid_is_ordered(self) -> Self:
-        if self.min_threshold >= self.max_threshold:
-            raise ValueError(
-                f"min_threshold must be < max_threshold; got min_threshold={self.min_threshold}, "
-                f"max_threshold={self.max_threshold}."
-            )
-        if self.bias_grid_min >= self.bias_grid_max:
-            raise ValueError(
-                f"bias_grid_min must be < bias_grid_max; got bias_grid_min={self.bias_grid_min}, "
-                f"bias_grid_max={self.bias_grid_max}."
-            )
-        if self.cv_folds == 1:
-            raise ValueError("cv_folds must be 0 (no cross-validation) or at least 2; got 1.")
-        return self
-
-    def resolved_decision(self, multi_label: bool) -> Decision:
-        """The decision rule for this problem type; a rule that does not fit is a ConfigError."""
-        if self.decision == "auto":
-            return "threshold" if multi_label else "bias"
-        fits = ("threshold",) if multi_label else ("argmax", "bias")
-        if self.decision not in fits:
-            problem = "multi-label" if multi_label else "single-label"
-            raise ConfigError(
-                f"calibration decision={self.decision!r} does not fit a {problem} problem; "
-                f"use one of {', '.join(map(repr, (*fits, 'auto')))}."
-            )
-        return self.decision
 
 
 @dataclass
@@ -898,11 +755,7 @@ def validation_folds(targets: np.ndarray, n_folds: int) -> Iterator[tuple[np.nda
     return StratifiedKFold(n_folds, shuffle=True, random_state=0).split(index, targets)
 
 
-def _cv_gain(
-    targets: np.ndarray,
-    n_folds: int,
-    decisions: Any,
-) -> float:
+def _cv_gain(targets: np.ndarray, n_labels: int, n_folds: int, decisions: Any) -> float:
     """Mean held-out macro-F1 gain of a tuned rule over the raw one, by k-fold on validation.
 
     ``decisions(fit_idx, held_idx)`` fits the tuned rule on the ``fit_idx`` rows and returns
@@ -911,7 +764,8 @@ def _cv_gain(
     gains = []
     for fit_idx, held_idx in validation_folds(targets, n_folds):
         tuned, raw = decisions(fit_idx, held_idx)
-        gains.append(macro_f1(targets[held_idx], tuned) - macro_f1(targets[held_idx], raw))
+        held = targets[held_idx]
+        gains.append(macro_f1(held, tuned, n_labels) - macro_f1(held, raw, n_labels))
     return float(np.mean(gains))
 
 
@@ -983,6 +837,7 @@ def _tune_biases(
             )
         gain = _cv_gain(
             targets,
+            scores.shape[1],
             k,
             lambda fit, held: (
                 tuner().fit(scores[fit], targets[fit]).predict(scores[held]),
@@ -1043,6 +898,7 @@ def _tune_thresholds(
         ensure_one = config.ensure_one_label
         gain = _cv_gain(
             targets,
+            probs.shape[1],
             k,
             lambda fit, held: (
                 tuner().fit(probs[fit], targets[fit]).predict(probs[held], ensure_one),
@@ -1120,6 +976,6 @@ def fit_calibration(
     calibration.ece_after = expected_calibration_error(
         calibration.probabilities(z), targets, config.ece_bins
     )
-    calibration.macro_f1_before = macro_f1(targets, raw.decide(z))
-    calibration.macro_f1_after = macro_f1(targets, calibration.decide(z))
+    calibration.macro_f1_before = macro_f1(targets, raw.decide(z), z.shape[1])
+    calibration.macro_f1_after = macro_f1(targets, calibration.decide(z), z.shape[1])
     return calibration

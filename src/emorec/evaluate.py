@@ -26,6 +26,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_f
 from emorec._io import atomic_path, atomic_write_json, atomic_write_text, to_builtin
 from emorec.calibrate import expected_calibration_error, reliability_curve
 from emorec.errors import ConfigError, DataError
+from emorec.metrics import macro_f1
 
 __all__ = [
     "PRIMARY_METRIC_SUFFIX",
@@ -182,7 +183,7 @@ def _rule_metrics(
     prec, rec, f1, support = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, average=None, zero_division=0
     )
-    macro_p, macro_r, macro_f1, _ = precision_recall_fscore_support(
+    macro_p, macro_r, _, _ = precision_recall_fscore_support(
         y_true, y_pred, labels=labels, average="macro", zero_division=0
     )
     *_, weighted_f1, _ = precision_recall_fscore_support(
@@ -190,7 +191,7 @@ def _rule_metrics(
     )
     out = {
         f"{rule}/accuracy": float(accuracy_score(y_true, y_pred)),
-        f"{rule}/macro_f1": float(macro_f1),
+        f"{rule}/macro_f1": macro_f1(y_true, y_pred, len(label_names)),
         f"{rule}/weighted_f1": float(weighted_f1),
         f"{rule}/macro_precision": float(macro_p),
         f"{rule}/macro_recall": float(macro_r),

@@ -45,6 +45,7 @@ from emorec.evaluate import (
     _write_config_yaml,
     plot_training_curves,
 )
+from emorec.metrics import macro_f1
 
 __all__ = [
     "compute_multilabel_metrics",
@@ -235,7 +236,7 @@ def _rule_metrics(
 
     out = {
         f"{rule}/micro_f1": float(micro_f1),
-        f"{rule}/macro_f1": float(f1.mean()),
+        f"{rule}/macro_f1": macro_f1(y, pred),
         f"{rule}/weighted_f1": float(f1_score(y, pred, average="weighted", zero_division=0)),
         f"{rule}/samples_f1": float(f1_score(y, pred, average="samples", zero_division=0)),
         f"{rule}/micro_precision": float(micro_p),

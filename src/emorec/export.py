@@ -42,12 +42,7 @@ import transformers
 
 import emorec
 from emorec._io import atomic_path, atomic_write_json, file_sha256
-from emorec.calibrate import (
-    CalibrationConfig,
-    fit_calibration,
-    macro_f1,
-    validation_folds,
-)
+from emorec.calibrate import CalibrationConfig, fit_calibration, validation_folds
 from emorec.errors import (
     ConfigError,
     DataError,
@@ -64,6 +59,7 @@ from emorec.inference import (
     _read_json,
     import_onnxruntime,
 )
+from emorec.metrics import macro_f1
 
 Quantize = Literal["int8"] | None
 DEFAULT_OPSET = 17
@@ -367,14 +363,14 @@ def gate_data(
     return list(validation["text"]), np.asarray(validation["labels"]), "validation split"
 
 
-def gate_scores(decided: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-    """Accuracy (exact match for multi-label) and macro-F1 of decisions from ``decide``."""
+def gate_scores(decided: np.ndarray, targets: np.ndarray, n_labels: int) -> dict[str, float]:
+    """Accuracy (exact match for multi-label) and macro-F1 (over ``n_labels``) of decisions."""
     if targets.ndim == 2:
         targets = targets.astype(np.int64)
         hits = (decided == targets).all(axis=1)
     else:
         hits = decided == targets
-    return {"accuracy": float(hits.mean()), "macro_f1": macro_f1(targets, decided)}
+    return {"accuracy": float(hits.mean()), "macro_f1": macro_f1(targets, decided, n_labels)}
 
 
 def _cross_fitted_decisions(
@@ -432,9 +428,10 @@ def accuracy_gate(
         raise DataError("The accuracy gate needs at least one labelled text; the data is empty.")
     rule = reference.calibration
     ref_logits, cand_logits = reference.logits(texts), candidate.logits(texts)
+    n_labels = ref_logits.shape[1]
     ref_decided, cand_decided = rule.decide(ref_logits), rule.decide(cand_logits)
-    ref_scores = gate_scores(ref_decided, targets)
-    cand_scores = gate_scores(cand_decided, targets)
+    ref_scores = gate_scores(ref_decided, targets, n_labels)
+    cand_scores = gate_scores(cand_decided, targets, n_labels)
     delta = {k: 100.0 * (cand_scores[k] - ref_scores[k]) for k in ref_scores}
     judged = {"decision_rule": "the stored calibration", "delta_points": delta}
     tuned = rule.biases is not None if not rule.multi_label else rule.thresholds is not None
@@ -446,8 +443,8 @@ def accuracy_gate(
             )
         else:
             ref_held, cand_held, n_folds = folds
-            ref_scores = gate_scores(ref_held, targets)
-            cand_scores = gate_scores(cand_held, targets)
+            ref_scores = gate_scores(ref_held, targets, n_labels)
+            cand_scores = gate_scores(cand_held, targets, n_labels)
             judged = {
                 "decision_rule": f"the calibration re-fitted on {n_folds - 1} of {n_folds} folds "
                 "of these rows, applied to the held-out fold",

@@ -12,15 +12,13 @@ Multi-label: :class:`BCEWithLogitsLoss`, :class:`FocalBCELoss`, :class:`Asymmetr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Literal
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 from torch import nn
 
-from emorec._strict import StrictModel
+from emorec.config.sections import LossConfig
 from emorec.errors import ConfigError, DataError
 
 __all__ = [
@@ -377,62 +375,6 @@ class AsymmetricLoss(nn.Module):
 
 
 # --------------------------------------------------------------------------- config + factory
-
-
-class LossConfig(StrictModel):
-    """Which training loss to use and its hyper-parameters."""
-
-    loss_type: Literal[
-        "cross_entropy", "weighted_cross_entropy", "focal", "bce", "focal_bce", "asymmetric"
-    ] = Field(
-        "cross_entropy",
-        description=(
-            "Training loss. Single-label: 'cross_entropy', 'weighted_cross_entropy' (class "
-            "weights from label counts), 'focal'. Multi-label: 'bce', 'focal_bce', "
-            "'asymmetric' (ASL, Ridnik et al. 2021)."
-        ),
-    )
-    smoothing_alpha: float = Field(
-        0.5,
-        ge=0.0,
-        le=1.0,
-        description=(
-            "Exponent for frequency-based weights: class weights (N / n_c)^alpha and, with "
-            "pos_weight='auto', pos weights ((N - n_c) / n_c)^alpha. 0: none, 0.5: square "
-            "root, 1: inverse frequency."
-        ),
-    )
-    label_smoothing: float = Field(
-        0.0,
-        ge=0.0,
-        lt=1.0,
-        description=(
-            "Label smoothing eps. Single-label: targets (1 - eps) * onehot + eps / C; "
-            "multi-label: y * (1 - eps) + eps / 2."
-        ),
-    )
-    focal_gamma: float = Field(
-        2.0, ge=0.0, description="Focusing parameter gamma of 'focal' and 'focal_bce' (0 = CE/BCE)."
-    )
-    focal_use_class_weights: bool = Field(
-        True,
-        description="Weight the 'focal' loss with class weights (N / n_c)^smoothing_alpha.",
-    )
-    pos_weight: list[Annotated[float, Field(gt=0)]] | Literal["auto"] | None = Field(
-        None,
-        description=(
-            "Multi-label 'bce' / 'focal_bce' only: one positive weight per label, 'auto' for "
-            "((N - n_c) / n_c)^smoothing_alpha from the training counts, or null for none."
-        ),
-    )
-    asl_gamma_pos: float = Field(0.0, ge=0.0, description="'asymmetric': gamma for positives.")
-    asl_gamma_neg: float = Field(4.0, ge=0.0, description="'asymmetric': gamma for negatives.")
-    asl_clip: float = Field(
-        0.05,
-        ge=0.0,
-        lt=1.0,
-        description="'asymmetric': probability margin m; negatives with p < m add no loss.",
-    )
 
 
 def build_loss(

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from sklearn.metrics import accuracy_score, f1_score
+from sklearn.metrics import accuracy_score
 from transformers import (
     DataCollatorWithPadding,
     EarlyStoppingCallback,
@@ -38,6 +38,7 @@ from emorec.errors import MissingDependencyError
 from emorec.evaluate import TRAINING_CURVES_FILE, plot_training_curves
 from emorec.labels import LabelSpace
 from emorec.losses import build_loss
+from emorec.metrics import macro_f1
 from emorec.modeling import build_model, load_tokenizer
 from emorec.progress import TrainingProgress
 
@@ -77,7 +78,7 @@ def eval_metrics_fn(label_space: LabelSpace) -> Callable[[EvalPrediction], dict[
             labels = labels.astype(np.int64)  # multi-hot floats → indicator matrix for sklearn
         predicted = default_rule.decide(np.asarray(logits))
         return {
-            "macro_f1": float(f1_score(labels, predicted, average="macro", zero_division=0)),
+            "macro_f1": macro_f1(labels, predicted, label_space.num_labels),
             "accuracy": float(accuracy_score(labels, predicted)),
         }
 

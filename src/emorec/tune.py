@@ -40,9 +40,9 @@ from emorec._io import atomic_path, atomic_write_json, atomic_write_text, to_bui
 from emorec._strict import StrictModel
 from emorec.config import (
     Config,
-    _deep_merge,
-    _describe,
     config_reference,
+    describe_error,
+    merge,
     parse_yaml,
     validate_config,
 )
@@ -213,7 +213,7 @@ def _describe_sweep(error: Any) -> str:
     if loc[:1] == ("parameters",) and len(loc) >= 2:
         message = error["msg"].removeprefix("Value error, ")
         return f"parameter `{loc[1]}`: {message}."
-    return _describe(error, SweepConfig)
+    return describe_error(error, SweepConfig)
 
 
 def validate_sweep(data: Any, source: str = "sweep") -> SweepConfig:
@@ -271,7 +271,7 @@ def check_sweep_fits(sweep: SweepConfig, config: Config, labels: list[str]) -> N
         for value in _probe_values(space):
             given = [value] * len(labels) if space.per_label else value
             try:
-                validate_config(_deep_merge(base, _nest({name: given})))
+                validate_config(merge(base, _nest({name: given})))
             except ConfigError as error:
                 raise ConfigError(
                     f"sweep parameter `{name}`: the value {value!r} makes an invalid config: "
@@ -328,9 +328,8 @@ def _physical_batches(per_device: int, accumulation: int, cap: int | None) -> tu
 def _objective_metrics(
     multi_label: bool, n_labels: int, rare: np.ndarray, objective: ObjectiveConfig
 ) -> Callable[[Any], dict[str, float]]:
-    from sklearn.metrics import f1_score
-
     from emorec.calibrate import Calibration
+    from emorec.metrics import per_label_f1
 
     rule = Calibration(multi_label=multi_label)  # argmax / 0.5 threshold, as in training
 
@@ -339,9 +338,7 @@ def _objective_metrics(
         if multi_label:
             labels = labels.astype(np.int64)
         predicted = rule.decide(np.asarray(eval_pred.predictions))
-        per_class = f1_score(
-            labels, predicted, average=None, labels=list(range(n_labels)), zero_division=0
-        )
+        per_class = per_label_f1(labels, predicted, n_labels)
         macro, rare_f1 = float(np.mean(per_class)), float(np.mean(per_class[rare]))
         value = macro if objective.metric == "macro_f1" else macro + objective.rare_weight * rare_f1
         return {"macro_f1": macro, "rare_f1": rare_f1, "objective": value}
@@ -492,12 +489,12 @@ def _tuning_config(config: Config, sweep: SweepConfig, tokenizer: Any) -> tuple[
         overrides["data.max_eval_samples"] = max(2, round(sweep.validation_fraction * n_val))
     if not overrides:
         return config, full
-    small = validate_config(_deep_merge(config.model_dump(mode="json"), _nest(overrides)))
+    small = validate_config(merge(config.model_dump(mode="json"), _nest(overrides)))
     return small, prepare(small, tokenizer)
 
 
 def _trial_config(ctx: _Context, overrides: dict[str, Any], number: int) -> Config:
-    data = _deep_merge(ctx.config.model_dump(mode="json"), _nest(overrides))
+    data = merge(ctx.config.model_dump(mode="json"), _nest(overrides))
     config = validate_config(data, f"config of trial {number}")
     t = config.training
     physical, accumulation = _physical_batches(
@@ -506,7 +503,7 @@ def _trial_config(ctx: _Context, overrides: dict[str, Any], number: int) -> Conf
     steps_per_epoch = max(1, math.ceil(ctx.n_train / (physical * accumulation)))
     run = f"{config.run_name}-trial-{number}"
     return validate_config(
-        _deep_merge(
+        merge(
             data,
             {
                 "run_name": run,

@@ -28,55 +28,12 @@ from types import MappingProxyType
 from typing import Any
 
 import emoji
-from pydantic import Field
 
-from emorec._strict import StrictModel
+from emorec.config.sections import CleaningConfig
 
 # Elongated words with more runs than this are capped without a dictionary search, which
 # would otherwise try up to 3**runs spellings.
 _MAX_RUNS_SEARCHED = 4
-
-
-class CleaningConfig(StrictModel):
-    """Switches for each cleaning stage; the defaults suit English tweets and chat text."""
-
-    lowercase: bool = Field(
-        True,
-        description="Lowercase the text. Runs after emoticons, so ':D' and 'XD' are still read.",
-    )
-    strip_urls: bool = Field(
-        True, description="Remove links starting with http://, https:// or www."
-    )
-    strip_html: bool = Field(
-        True,
-        description="Remove HTML tags such as <br/> and unescape entities (&amp; -> &).",
-    )
-    strip_mentions: bool = Field(True, description="Remove @user mentions.")
-    strip_hashtag_symbol: bool = Field(
-        True, description="Drop the '#' of hashtags and keep the word (#happy -> happy)."
-    )
-    emoji_to_words: bool = Field(
-        True,
-        description="Replace emoji by their English names (😂 -> 'face with tears of joy').",
-    )
-    emoticons_to_words: bool = Field(
-        True,
-        description="Replace ASCII emoticons standing alone as a token by a word "
-        "(':)' -> 'smile', ':'(' -> 'crying', '<3' -> 'love').",
-    )
-    normalize_slang: bool = Field(
-        True,
-        description="Expand chat slang, abbreviations and contractions on whole tokens "
-        "(idk -> 'i do not know', \"don't\" and 'don t' -> 'do not').",
-    )
-    contract_repeated_chars: bool = Field(
-        True,
-        description="Shorten character runs longer than max_repeated_chars, using a word list "
-        "to pick the intended spelling (loooove -> love, soooo -> so, !!!!! -> !!).",
-    )
-    max_repeated_chars: int = Field(
-        2, ge=1, description="Longest run of one character kept by contract_repeated_chars."
-    )
 
 
 # ---------------------------------------------------------------------------------------------
