@@ -16,7 +16,7 @@ from emorec.export import gate_scores
 from emorec.labels import LabelSpace
 from emorec.metrics import macro_f1, per_label_f1
 from emorec.train import eval_metrics_fn
-from emorec.tune import ObjectiveConfig, _objective_metrics
+from emorec.tune import ObjectiveConfig, _objective_terms
 
 NAMES = ["anger", "fear", "joy", "shocked"]
 
@@ -68,9 +68,9 @@ def test_every_stage_reports_the_same_macro_f1_when_a_class_is_absent() -> None:
     prediction = EvalPrediction(predictions=logits, label_ids=labels)
     figures = {
         "early stopping": eval_metrics_fn(space)(prediction)["macro_f1"],
-        "tuning objective": _objective_metrics(False, 4, np.array([3]), ObjectiveConfig())(
-            prediction
-        )["macro_f1"],
+        "tuning objective": eval_metrics_fn(
+            space, _objective_terms(np.array([3]), ObjectiveConfig())
+        )(prediction)["objective"],
         "bias tuner": BiasTuner().fit(logits, labels).score_before_,
         "calibration": fit_calibration(
             logits, labels, CalibrationConfig(decision="bias"), label_names=NAMES
@@ -96,9 +96,9 @@ def test_every_multi_label_stage_reports_the_same_macro_f1_when_a_label_is_absen
     probs = 1 / (1 + np.exp(-logits))
     figures = {
         "early stopping": eval_metrics_fn(space)(prediction)["macro_f1"],
-        "tuning objective": _objective_metrics(True, 4, np.array([3]), ObjectiveConfig())(
-            prediction
-        )["macro_f1"],
+        "tuning objective": eval_metrics_fn(
+            space, _objective_terms(np.array([3]), ObjectiveConfig())
+        )(prediction)["objective"],
         "export gate": gate_scores(decided, targets, 4)["macro_f1"],
         "evaluation report": compute_multilabel_metrics(
             targets, NAMES, {"fixed": (probs, decided)}, {"fixed": 0.5}

@@ -8,7 +8,7 @@ import os
 import platform
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +38,7 @@ from emorec.errors import MissingDependencyError
 from emorec.evaluate import TRAINING_CURVES_FILE, plot_training_curves
 from emorec.labels import LabelSpace
 from emorec.losses import build_loss
-from emorec.metrics import macro_f1
+from emorec.metrics import per_label_f1
 from emorec.modeling import build_model, load_tokenizer
 from emorec.progress import TrainingProgress
 
@@ -68,19 +68,28 @@ class EmotionTrainer(Trainer):
         return (loss, outputs) if return_outputs else loss
 
 
-def eval_metrics_fn(label_space: LabelSpace) -> Callable[[EvalPrediction], dict[str, float]]:
-    """Validation metrics during training: macro-F1 (the early-stopping metric) and accuracy."""
+def eval_metrics_fn(
+    label_space: LabelSpace,
+    extra: Callable[[np.ndarray], dict[str, float]] | None = None,
+) -> Callable[[EvalPrediction], dict[str, float]]:
+    """Validation metrics during training and tuning: macro-F1 (the early-stopping metric) and
+    accuracy of the raw decision, plus what ``extra(per_label_f1)`` derives from the per-label
+    F1 (the tuning objective), so that both stages score one and the same way."""
     default_rule = Calibration(multi_label=label_space.multi_label)
 
     def compute(eval_pred: EvalPrediction) -> dict[str, float]:
         logits, labels = eval_pred.predictions, np.asarray(eval_pred.label_ids)
         if label_space.multi_label:
-            labels = labels.astype(np.int64)  # multi-hot floats → indicator matrix for sklearn
+            labels = labels.astype(np.int64)  # multi-hot floats → indicator matrix
         predicted = default_rule.decide(np.asarray(logits))
-        return {
-            "macro_f1": macro_f1(labels, predicted, label_space.num_labels),
+        per_label = per_label_f1(labels, predicted, label_space.num_labels)
+        metrics = {
+            "macro_f1": float(per_label.mean()),
             "accuracy": float(accuracy_score(labels, predicted)),
         }
+        if extra is not None:
+            metrics.update(extra(per_label))
+        return metrics
 
     return compute
 
@@ -198,6 +207,53 @@ def training_arguments(
     )
 
 
+def build_trainer(
+    config: Config,
+    prepared: PreparedData,
+    tokenizer: Any,
+    args: TrainingArguments,
+    callbacks: Sequence[TrainerCallback] = (),
+    *,
+    metrics_extra: Callable[[np.ndarray], dict[str, float]] | None = None,
+    fresh_model_per_run: bool = False,
+) -> EmotionTrainer:
+    """The one Trainer set-up of :func:`train` and of tuning trials.
+
+    The loss from the training split's label counts, the model, dynamic padding, the
+    validation metrics of :func:`eval_metrics_fn` (``metrics_extra`` adds derived ones) and the
+    trackers of ``training.report_to``. ``fresh_model_per_run``: the Trainer builds the model
+    itself (``model_init``) after seeding, so every ``train()`` starts from the same fresh
+    initialisation and keeps no state of a previous trial.
+    """
+    space = prepared.label_space
+    train_split = prepared.splits["train"]
+    targets = np.asarray(train_split["labels"])
+    loss_fn = build_loss(
+        config.training,
+        multi_label=space.multi_label,
+        label_counts=space.counts(targets),
+        n_samples=len(targets),
+        names=space.names,
+    )
+
+    def new_model() -> torch.nn.Module:
+        return build_model(config.model.name, space, config.model.dropout, config.model.head)
+
+    with tracking_environment(config):
+        return EmotionTrainer(
+            model=None if fresh_model_per_run else new_model(),
+            model_init=new_model if fresh_model_per_run else None,
+            args=args,
+            train_dataset=train_split,
+            eval_dataset=prepared.splits["validation"],
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=eval_metrics_fn(space, metrics_extra),
+            callbacks=list(callbacks),
+            loss_fn=loss_fn,
+        )
+
+
 def train(
     config: Config,
     prepared: PreparedData | None = None,
@@ -222,10 +278,6 @@ def train(
     prepared = prepared or prepare(config, tokenizer)
     space = prepared.label_space
     train_split = prepared.splits["train"]
-    targets = np.asarray(train_split["labels"])
-    loss_fn = build_loss(
-        t, multi_label=space.multi_label, label_counts=space.counts(targets), n_samples=len(targets)
-    )
 
     work_dir = config.output_path("work_dir")
     checkpoint_dir = work_dir / "checkpoints"
@@ -233,25 +285,15 @@ def train(
     work_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(work_dir / "config.yaml", config.to_yaml())
 
-    model = build_model(config.model.name, space, config.model.dropout, config.model.head)
     callbacks = list(callbacks or [])
     if t.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=t.early_stopping_patience))
     display = TrainingProgress() if progress else None
     if display is not None:
         callbacks.append(display)
-    with tracking_environment(config):
-        trainer = EmotionTrainer(
-            model=model,
-            args=training_arguments(config, checkpoint_dir),
-            train_dataset=train_split,
-            eval_dataset=prepared.splits["validation"],
-            processing_class=tokenizer,
-            data_collator=DataCollatorWithPadding(tokenizer),
-            compute_metrics=eval_metrics_fn(space),
-            callbacks=callbacks,
-            loss_fn=loss_fn,
-        )
+    trainer = build_trainer(
+        config, prepared, tokenizer, training_arguments(config, checkpoint_dir), callbacks
+    )
     # The Trainer's own display: a tqdm bar or, with disable_tqdm, raw log dicts printed as-is.
     trainer.remove_callback(ProgressCallback)
     trainer.remove_callback(PrinterCallback)

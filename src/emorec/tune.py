@@ -325,25 +325,17 @@ def _physical_batches(per_device: int, accumulation: int, cap: int | None) -> tu
     return physical, accumulation * (per_device // physical)
 
 
-def _objective_metrics(
-    multi_label: bool, n_labels: int, rare: np.ndarray, objective: ObjectiveConfig
-) -> Callable[[Any], dict[str, float]]:
-    from emorec.calibrate import Calibration
-    from emorec.metrics import per_label_f1
+def _objective_terms(
+    rare: np.ndarray, objective: ObjectiveConfig
+) -> Callable[[np.ndarray], dict[str, float]]:
+    """The tuning objective from the per-label validation F1 that training's metrics compute."""
 
-    rule = Calibration(multi_label=multi_label)  # argmax / 0.5 threshold, as in training
-
-    def compute(eval_pred: Any) -> dict[str, float]:
-        labels = np.asarray(eval_pred.label_ids)
-        if multi_label:
-            labels = labels.astype(np.int64)
-        predicted = rule.decide(np.asarray(eval_pred.predictions))
-        per_class = per_label_f1(labels, predicted, n_labels)
-        macro, rare_f1 = float(np.mean(per_class)), float(np.mean(per_class[rare]))
+    def terms(per_label: np.ndarray) -> dict[str, float]:
+        macro, rare_f1 = float(np.mean(per_label)), float(np.mean(per_label[rare]))
         value = macro if objective.metric == "macro_f1" else macro + objective.rare_weight * rare_f1
-        return {"macro_f1": macro, "rare_f1": rare_f1, "objective": value}
+        return {"rare_f1": rare_f1, "objective": value}
 
-    return compute
+    return terms
 
 
 def _free_memory() -> None:
@@ -565,13 +557,8 @@ def _run_trial(trial: Any, ctx: _Context) -> float:
     import torch
 
     from emorec.data import prepare
-    from emorec.losses import build_loss
-    from emorec.modeling import build_model, load_tokenizer
-    from emorec.train import (
-        EmotionTrainer,
-        tracking_environment,
-        training_arguments,
-    )
+    from emorec.modeling import load_tokenizer
+    from emorec.train import build_trainer, training_arguments
 
     trial.set_user_attr("worker", f"{socket.gethostname()}:{os.getpid()}")
     overrides = sample_overrides(trial, ctx.sweep, ctx.labels)
@@ -584,17 +571,7 @@ def _run_trial(trial: Any, ctx: _Context) -> float:
         torch.set_num_threads(t.num_threads)
     tokenizer = load_tokenizer(config.model.name)
     prepared = prepare(config, tokenizer)
-    space = prepared.label_space
-    train_split = prepared.splits["train"]
-    trial.set_user_attr("train_samples", len(train_split))
-    targets = np.asarray(train_split["labels"])
-    loss_fn = build_loss(
-        t,
-        multi_label=space.multi_label,
-        label_counts=space.counts(targets),
-        n_samples=len(targets),
-        names=space.names,
-    )
+    trial.set_user_attr("train_samples", len(prepared.splits["train"]))
     work_dir = config.output_path("work_dir")
     # Trials keep no checkpoints: the study keeps the parameters, a full training the model.
     args = dataclasses.replace(
@@ -606,26 +583,15 @@ def _run_trial(trial: Any, ctx: _Context) -> float:
     trainer = None
     started = time.perf_counter()
     try:
-        from transformers import DataCollatorWithPadding
-
-        with tracking_environment(config):
-            trainer = EmotionTrainer(
-                # model_init: the Trainer builds the model after seeding, so every trial starts
-                # from the same fresh initialisation and holds no state of the previous one.
-                model_init=lambda: build_model(
-                    config.model.name, space, config.model.dropout, config.model.head
-                ),
-                args=args,
-                train_dataset=train_split,
-                eval_dataset=prepared.splits["validation"],
-                processing_class=tokenizer,
-                data_collator=DataCollatorWithPadding(tokenizer),
-                compute_metrics=_objective_metrics(
-                    space.multi_label, len(space.names), ctx.rare, ctx.sweep.objective
-                ),
-                callbacks=[reporter],
-                loss_fn=loss_fn,
-            )
+        trainer = build_trainer(
+            config,
+            prepared,
+            tokenizer,
+            args,
+            [reporter],
+            metrics_extra=_objective_terms(ctx.rare, ctx.sweep.objective),
+            fresh_model_per_run=True,
+        )
         trainer.train()
         if reporter.last_step != trainer.state.global_step:
             trainer.evaluate()  # the final weights were never scored (run ended between evals)
