@@ -371,6 +371,7 @@ def test_cli_export_and_predict_with_onnx(trained_dir: Path, tmp_path: Path) -> 
     )
     assert result.exit_code == 0, result.output
     assert "Accuracy gate (8 texts" in result.output and "model.onnx" in result.output
+    assert "Decisions by the " in result.output
     entry = json.loads((directory / "export.json").read_text())["exports"]["fp32"]
     assert entry["gate"]["data"] == str(data) and entry["optimization"] is None
 

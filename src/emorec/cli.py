@@ -916,6 +916,13 @@ def _show_gate(gate: dict[str, Any]) -> None:
             f"{gate['delta_points'][name]:+.2f}",
         )
     console.print(table)
+    console.print(f"Decisions by {gate.get('decision_rule', 'the stored calibration')}.")
+    in_sample = gate.get("in_sample_delta_points")
+    if in_sample:
+        console.print(
+            "In sample (the stored rule on the rows it was fitted on, which favours PyTorch): "
+            f"accuracy {in_sample['accuracy']:+.2f}, macro_f1 {in_sample['macro_f1']:+.2f} points."
+        )
     console.print(
         f"Decisions identical to PyTorch: {100 * gate['agreement']:.2f}%; largest probability "
         f"difference {gate['max_abs_prob_diff']:.2g}."

@@ -576,7 +576,8 @@ def export_onnx(
         if not gate["passed"]:
             raise ExportRefusedError(
                 f"ONNX {precision} export of {model_dir} refused by the accuracy gate on "
-                f"{gate['n']} texts of the {source}: {'; '.join(gate['failures'])}; the "
+                f"{gate['n']} texts of the {source} (decided by {gate['decision_rule']}): "
+                f"{'; '.join(gate['failures'])}; the "
                 f"allowed drop is {max_drop:g} points (--max-drop). Nothing was written; "
                 f"{model_dir} is unchanged.",
                 gate,
