@@ -10,28 +10,23 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Security
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse
-from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import Engine, case, func, insert, select
-from sqlalchemy.orm import Session, sessionmaker
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import emorec
 from emorec.errors import EmorecError
-from emorec.service.auth import verify_api_key
 from emorec.service.db import (
     PredictionRecord,
     check_database,
@@ -43,8 +38,16 @@ from emorec.service.db import (
     upgrade_database,
     utcnow,
 )
+from emorec.service.deps import (
+    API_KEY_HEADER,
+    ERRORS,
+    ServiceState,
+    SessionDep,
+    StateDep,
+    predict_api_key,
+    require_api_key,
+)
 from emorec.service.schemas import (
-    ErrorResponse,
     ExplainRequest,
     ExplainResponse,
     Health,
@@ -63,97 +66,15 @@ from emorec.service.settings import ServiceSettings, load_settings
 
 if TYPE_CHECKING:
     from emorec.inference import EmotionClassifier
-    from emorec.service.jobs import EmbeddedWorker, JobQueue
 
 logger = logging.getLogger("emorec.service")
 
 STATIC_DIR = Path(__file__).parent / "static"
-API_KEY_HEADER = "X-API-Key"
 # JSON may escape one character as up to 6 bytes (\uXXXX, or 12 for a surrogate pair); the
 # body limit of /v1/predict leaves room for that plus the envelope.
 _JSON_BYTES_PER_CHAR = 12
 _ENVELOPE_BYTES = 64 * 1024
 INTERNAL_ERROR = "The server hit an unexpected error; it has been logged. Please try again later."
-
-api_key_scheme = APIKeyHeader(
-    name=API_KEY_HEADER,
-    auto_error=False,
-    description="A key created with `emorec apikey create NAME`.",
-)
-
-
-@dataclass
-class ServiceState:
-    """What the routes share: settings, database, classifier and the locks around it."""
-
-    settings: ServiceSettings
-    engine: Engine
-    sessions: sessionmaker[Session]
-    classifier: EmotionClassifier
-    model_name: str
-    # Fast tokenizers are not safe to call from several threads at once ("Already borrowed"),
-    # and explanations patch the model: inference runs one request at a time.
-    predict_lock: threading.Lock = field(default_factory=threading.Lock)
-    explain_lock: threading.Lock = field(default_factory=threading.Lock)
-    explainer: EmotionClassifier | None = None
-    # The batch job queue and the in-process worker running it (None: external workers only).
-    jobs: JobQueue | None = None
-    worker: EmbeddedWorker | None = None
-
-    @property
-    def backend(self) -> str:
-        return "onnx" if self.classifier.backend.name.startswith("onnx") else "torch"
-
-
-def get_state(request: Request) -> ServiceState:
-    state = getattr(request.app.state, "service", None)
-    if state is None:  # only between startup failure and shutdown
-        raise HTTPException(503, "The service is starting or stopping; try again shortly.")
-    return state
-
-
-StateDep = Annotated[ServiceState, Depends(get_state)]
-
-
-def get_session(state: StateDep) -> Iterator[Session]:
-    with state.sessions() as session:
-        yield session
-
-
-SessionDep = Annotated[Session, Depends(get_session)]
-
-
-def _check_key(session: Session, key: str | None) -> None:
-    if not key:
-        raise HTTPException(
-            401,
-            f"This endpoint needs an API key in the {API_KEY_HEADER} header; create one with "
-            "`emorec apikey create NAME`.",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-    if verify_api_key(session, key) is None:
-        raise HTTPException(
-            401,
-            "The API key is not valid (unknown or revoked).",
-            headers={"WWW-Authenticate": "ApiKey"},
-        )
-
-
-def require_api_key(
-    state: StateDep, key: Annotated[str | None, Security(api_key_scheme)] = None
-) -> None:
-    """Dependency: a valid, unrevoked X-API-Key."""
-    with state.sessions() as session:
-        _check_key(session, key)
-
-
-def predict_api_key(
-    state: StateDep, key: Annotated[str | None, Security(api_key_scheme)] = None
-) -> None:
-    """Dependency: an API key when ``require_api_key_for_predict`` is set."""
-    if state.settings.require_api_key_for_predict:
-        with state.sessions() as session:
-            _check_key(session, key)
 
 
 def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -164,11 +85,6 @@ def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 # ---- routes ------------------------------------------------------------------------------
-ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing, unknown or revoked API key."},
-    413: {"model": ErrorResponse, "description": "Too many texts, a text too long."},
-    422: {"model": ErrorResponse, "description": "The request is malformed."},
-}
 
 router = APIRouter()
 

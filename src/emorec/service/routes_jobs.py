@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Respon
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from emorec.service.app import ERRORS, StateDep, require_api_key
+from emorec.service.deps import ERRORS, StateDep, require_api_key
 from emorec.service.job_models import Job
 from emorec.service.jobs import JobInputError, JobQueue
 from emorec.service.schemas import ErrorResponse
