@@ -23,7 +23,7 @@ from sklearn.metrics import f1_score
 from sklearn.multiclass import OneVsRestClassifier
 
 from benchmarks._common import tfidf_splits, write_result
-from emorec.calibrate import ThresholdTuner
+from emorec.calibration import ThresholdTuner
 from emorec.config import Config, load_config
 from emorec.data import PreparedData, prepare
 from emorec.pipeline import RunResult, calibrate_model, evaluate_model, run

@@ -105,7 +105,7 @@ def _save_tiny_classifier(directory: Path, tiny_model_dir: Path, multi_label: bo
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from emorec.calibrate import Calibration
+    from emorec.calibration import Calibration
     from emorec.inference import EmotionClassifier
     from emorec.labels import LabelSpace
 

@@ -12,7 +12,7 @@ from scipy.special import expit, log_softmax, softmax
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import f1_score
 
-from emorec.calibrate import (
+from emorec.calibration import (
     DEFAULT_THRESHOLD,
     BiasTuner,
     Calibration,

@@ -16,7 +16,7 @@ from sklearn.metrics import accuracy_score, f1_score, log_loss, precision_recall
 
 from emorec import _io
 from emorec._io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
-from emorec.calibrate import expected_calibration_error
+from emorec.calibration import expected_calibration_error
 from emorec.errors import ConfigError, DataError
 from emorec.evaluate import (
     PRIMARY_METRIC_SUFFIX,

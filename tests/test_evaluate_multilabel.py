@@ -24,7 +24,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from emorec.calibrate import DEFAULT_THRESHOLD, expected_calibration_error
+from emorec.calibration import DEFAULT_THRESHOLD, expected_calibration_error
 from emorec.errors import ConfigError, DataError
 from emorec.evaluate_multilabel import (
     compute_multilabel_metrics,

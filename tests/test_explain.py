@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
-from emorec.calibrate import Calibration
+from emorec.calibration import Calibration
 from emorec.cli import app
 from emorec.errors import ConfigError, DataError, MissingDependencyError
 from emorec.explain import (

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from emorec import export
-from emorec.calibrate import CalibrationConfig, fit_calibration, validation_folds
+from emorec.calibration import CalibrationConfig, fit_calibration, validation_folds
 from emorec.cli import app
 from emorec.errors import (
     ConfigError,

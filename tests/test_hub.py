@@ -96,7 +96,7 @@ def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) 
     """
     from safetensors.numpy import save_file
 
-    from emorec.calibrate import Calibration
+    from emorec.calibration import Calibration
     from emorec.config import load_config
     from emorec.evaluate import compute_metrics
     from emorec.evaluate_multilabel import compute_multilabel_metrics

@@ -14,7 +14,7 @@ import pytest
 import torch
 from scipy.special import softmax
 
-from emorec.calibrate import Calibration
+from emorec.calibration import Calibration
 from emorec.errors import ConfigError, DataError, ModelDirError
 from emorec.inference import EmotionClassifier, Prediction, TorchBackend
 from emorec.labels import LabelSpace

@@ -8,7 +8,7 @@ from scipy.special import softmax
 from sklearn.metrics import f1_score
 from transformers import EvalPrediction
 
-from emorec.calibrate import BiasTuner, CalibrationConfig, ThresholdTuner, fit_calibration
+from emorec.calibration import BiasTuner, CalibrationConfig, ThresholdTuner, fit_calibration
 from emorec.errors import DataError
 from emorec.evaluate import compute_metrics
 from emorec.evaluate_multilabel import compute_multilabel_metrics

@@ -24,7 +24,7 @@ import yaml
 from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
 
 from emorec._io import atomic_path, atomic_write_json, atomic_write_text, to_builtin
-from emorec.calibrate import expected_calibration_error, reliability_curve
+from emorec.calibration import expected_calibration_error, reliability_curve
 from emorec.errors import ConfigError, DataError
 from emorec.metrics import macro_f1
 

@@ -6,7 +6,7 @@ values; :func:`write_multilabel_report` is the only function that touches files,
 number in ``report.md`` and ``per_label.csv`` is formatted from the ``metrics.json`` payload.
 
 A *decision rule* turns sigmoid probabilities into 0/1 predictions, e.g. ``"fixed"`` (raw
-probabilities, :data:`~emorec.calibrate.DEFAULT_THRESHOLD` for every label) or
+probabilities, :data:`~emorec.calibration.DEFAULT_THRESHOLD` for every label) or
 ``"calibrated"`` (temperature-scaled probabilities, tuned per-label thresholds). Each rule
 contributes ``probs (N, C)``, ``y_pred (N, C)`` and its thresholds ``(C,)``; metric keys are
 ``"{rule}/{metric}"`` and ``"{rule}/{label}/{metric}"``.
@@ -24,7 +24,7 @@ import pandas as pd
 from sklearn.metrics import f1_score, precision_recall_fscore_support, roc_auc_score
 
 from emorec._io import atomic_path, atomic_write_json, atomic_write_text
-from emorec.calibrate import DEFAULT_THRESHOLD, expected_calibration_error
+from emorec.calibration import DEFAULT_THRESHOLD, expected_calibration_error
 from emorec.errors import DataError
 from emorec.evaluate import (
     _RESERVED_KEYS,

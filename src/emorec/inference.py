@@ -28,8 +28,8 @@ import torch
 
 import emorec
 from emorec._io import atomic_write_json, atomic_write_text
-from emorec.calibrate import CALIBRATION_FILENAME as CALIBRATION_FILE
-from emorec.calibrate import Calibration
+from emorec.calibration import CALIBRATION_FILENAME as CALIBRATION_FILE
+from emorec.calibration import Calibration
 from emorec.errors import ConfigError, MissingDependencyError, ModelDirError
 from emorec.labels import LabelSpace
 from emorec.text import CleaningConfig, TextCleaner, as_text_batch

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from emorec._io import atomic_write_json
-from emorec.calibrate import DEFAULT_THRESHOLD, Calibration, fit_calibration
+from emorec.calibration import DEFAULT_THRESHOLD, Calibration, fit_calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import ConfigError, EmorecError

@@ -31,7 +31,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from emorec._io import atomic_write_text
-from emorec.calibrate import Calibration
+from emorec.calibration import Calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import MissingDependencyError

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emorec.calibrate import DEFAULT_THRESHOLD
+from emorec.calibration import DEFAULT_THRESHOLD
 from emorec.errors import ConfigError, DataError
 from emorec.explain.core import Explanation, encode_words
 
@@ -38,7 +38,7 @@ class DeletionCurve:
 
     ``removed[i]`` words are masked at step i (``fractions[i]`` of the words); step 0 is the
     full text. ``threshold`` is the probability ``target`` must reach to be decided, drawn on
-    the plot: multi-label, its tuned threshold (:data:`~emorec.calibrate.DEFAULT_THRESHOLD`
+    the plot: multi-label, its tuned threshold (:data:`~emorec.calibration.DEFAULT_THRESHOLD`
     when untuned). Single-label it is None: the decision is an argmax (with offsets), so no
     fixed probability decides, and a 0.5 line would mean nothing.
     """

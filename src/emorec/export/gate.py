@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from emorec.calibrate import CalibrationConfig, fit_calibration, validation_folds
+from emorec.calibration import CalibrationConfig, fit_calibration, validation_folds
 from emorec.errors import (
     ConfigError,
     DataError,
