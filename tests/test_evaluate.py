@@ -18,7 +18,7 @@ from emorec import _io
 from emorec._io import atomic_path, atomic_write_bytes, atomic_write_json, atomic_write_text
 from emorec.calibration import expected_calibration_error
 from emorec.errors import ConfigError, DataError
-from emorec.evaluate import (
+from emorec.evaluation.single_label import (
     PRIMARY_METRIC_SUFFIX,
     compute_metrics,
     error_analysis,

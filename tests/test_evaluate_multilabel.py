@@ -26,7 +26,7 @@ from sklearn.metrics import (
 
 from emorec.calibration import DEFAULT_THRESHOLD, expected_calibration_error
 from emorec.errors import ConfigError, DataError
-from emorec.evaluate_multilabel import (
+from emorec.evaluation.multi_label import (
     compute_multilabel_metrics,
     multilabel_error_analysis,
     write_multilabel_report,

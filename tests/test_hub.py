@@ -98,8 +98,8 @@ def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) 
 
     from emorec.calibration import Calibration
     from emorec.config import load_config
-    from emorec.evaluate import compute_metrics
-    from emorec.evaluate_multilabel import compute_multilabel_metrics
+    from emorec.evaluation.multi_label import compute_multilabel_metrics
+    from emorec.evaluation.single_label import compute_metrics
 
     model_dir = root / ("multi" if multi_label else "single")
     model_dir.mkdir(parents=True)

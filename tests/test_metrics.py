@@ -10,8 +10,8 @@ from transformers import EvalPrediction
 
 from emorec.calibration import BiasTuner, CalibrationConfig, ThresholdTuner, fit_calibration
 from emorec.errors import DataError
-from emorec.evaluate import compute_metrics
-from emorec.evaluate_multilabel import compute_multilabel_metrics
+from emorec.evaluation.multi_label import compute_multilabel_metrics
+from emorec.evaluation.single_label import compute_metrics
 from emorec.export import gate_scores
 from emorec.labels import LabelSpace
 from emorec.metrics import macro_f1, per_label_f1

@@ -254,7 +254,7 @@ def test_cli_predict_refuses_texts_it_cannot_classify(
 
 
 def test_training_history_is_kept_drawn_and_linked(trained) -> None:
-    from emorec.evaluate import training_curves
+    from emorec.evaluation.single_label import training_curves
 
     _, result = trained
     history = json.loads((result.model_dir / "train_metrics.json").read_text())["log_history"]

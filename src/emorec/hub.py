@@ -25,7 +25,7 @@ import yaml
 
 from emorec._io import atomic_write_text
 from emorec.errors import ConfigError, EmorecError, ModelDirError
-from emorec.evaluate import TRAINING_CURVES_FILE
+from emorec.evaluation import TRAINING_CURVES_FILE
 
 MODEL_CARD_FILE = "README.md"
 METRICS_FILE = "metrics.json"

@@ -19,8 +19,8 @@ from emorec.calibration import DEFAULT_THRESHOLD, Calibration, fit_calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import ConfigError, EmorecError
-from emorec.evaluate import compute_metrics, write_evaluation_report
-from emorec.evaluate_multilabel import compute_multilabel_metrics, write_multilabel_report
+from emorec.evaluation.multi_label import compute_multilabel_metrics, write_multilabel_report
+from emorec.evaluation.single_label import compute_metrics, write_evaluation_report
 from emorec.inference import CALIBRATION_FILE, EmotionClassifier
 
 logger = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from emorec.calibration import Calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import MissingDependencyError
-from emorec.evaluate import TRAINING_CURVES_FILE, plot_training_curves
+from emorec.evaluation import TRAINING_CURVES_FILE, plot_training_curves
 from emorec.labels import LabelSpace
 from emorec.losses import build_loss
 from emorec.metrics import per_label_f1
