@@ -293,7 +293,7 @@ def test_backend_selection(exported: Path, trained_dir: Path, monkeypatch) -> No
     # ONNX Runtime missing: auto falls back to PyTorch, an explicit onnx says how to install it.
     from emorec import inference
 
-    monkeypatch.setattr(inference, "_onnxruntime_installed", lambda: False)
+    monkeypatch.setattr(inference.backends, "_onnxruntime_installed", lambda: False)
     assert EmotionClassifier.from_pretrained(exported).backend.name == "torch"
     monkeypatch.setitem(sys.modules, "onnxruntime", None)
     with pytest.raises(MissingDependencyError, match=r"pip install \"emorec\[onnx\]\""):

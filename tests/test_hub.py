@@ -184,7 +184,7 @@ def make_model_dir(root: Path, multi_label: bool = False, metrics: bool = True) 
             {
                 "split": "test",
                 "decision_rule": "calibrated",
-                "n_examples": n,
+                "n_samples": n,
                 "data": record,
                 "metrics": values,
             },
@@ -222,7 +222,7 @@ def test_pipeline_writes_card_whose_numbers_are_metrics_json(
     assert card == model_card(model_dir)  # generated, not hand-edited
     saved = _metrics_file(model_dir)
     values, rule = saved["metrics"], saved["decision_rule"]
-    assert rule == "calibrated" and saved["n_examples"] == 12
+    assert rule == "calibrated" and saved["n_samples"] == 12
 
     front = parse_front_matter(card)
     assert front["pipeline_tag"] == "text-classification"
@@ -337,7 +337,7 @@ def test_rows_dropped_by_label_mapping_are_counted_and_void_the_claim(
     make_config, tiny_dair_copy: Path
 ) -> None:
     from emorec.data import prepare
-    from emorec.hub import _dataset, _published_split
+    from emorec.hub import published_split, training_dataset
 
     config = make_config(
         f"data.path={tiny_dair_copy}",
@@ -348,12 +348,12 @@ def test_rows_dropped_by_label_mapping_are_counted_and_void_the_claim(
     assert record["read"] == {"train": 24, "validation": 12, "test": 12}  # before the mapping
     assert record["available"] == record["used"] == {"train": 12, "validation": 6, "test": 6}
     metrics_file = {"split": "test", "data": record}
-    assert _published_split(config, _dataset(config), metrics_file) is None
+    assert published_split(config, training_dataset(config), metrics_file) is None
 
 
 def test_card_claims_a_published_split_only_when_it_is_recorded_whole(tmp_path: Path) -> None:
     from emorec.config import load_config
-    from emorec.hub import _published_split
+    from emorec.hub import published_split
 
     model_dir = make_model_dir(tmp_path)
     saved = _metrics_file(model_dir)
@@ -383,7 +383,7 @@ def test_card_claims_a_published_split_only_when_it_is_recorded_whole(tmp_path: 
     )
     full = {"split_by": "source", "read": {"test": 9}, "used": {"test": 9}}
     dataset = ("someone/tweets", "someone/tweets", None)
-    assert _published_split(config, dataset, {"split": "test", "data": full}) == {
+    assert published_split(config, dataset, {"split": "test", "data": full}) == {
         "name": "someone/tweets",
         "type": "someone/tweets",
         "split": "test",
@@ -391,7 +391,7 @@ def test_card_claims_a_published_split_only_when_it_is_recorded_whole(tmp_path: 
         "revision": "v2",
     }
     part = full | {"used": {"test": 5}}
-    assert _published_split(config, dataset, {"split": "test", "data": part}) is None
+    assert published_split(config, dataset, {"split": "test", "data": part}) is None
 
 
 def test_single_label_card_sections(tmp_path: Path) -> None:
@@ -456,7 +456,10 @@ def test_card_before_evaluation_and_bad_dirs(tmp_path: Path) -> None:
     path = write_model_card(model_dir)
     assert path.read_text(encoding="utf-8") == card
     assert not [p for p in model_dir.iterdir() if p.name.startswith(".")]  # atomic, no leftovers
-    with pytest.raises(ModelDirError, match=r"no valid emorec\.json"):
+    with pytest.raises(ModelDirError, match=r"Model directory not found: .*empty"):
+        model_card(tmp_path / "empty")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ModelDirError, match=r"not an emorec model directory: missing emorec\.json"):
         model_card(tmp_path / "empty")
     with pytest.raises(ModelDirError, match="front matter"):
         parse_front_matter("# no front matter")

@@ -329,9 +329,10 @@ def test_calling_the_classifier_is_like_a_transformers_pipeline(
         "text": texts[0],
         "label": prediction.label,
         "labels": prediction.labels,
-        "scores": prediction.scores,
+        "scores": [{"label": k, "score": v} for k, v in prediction.scores.items()],
     }
-    assert Prediction(**as_dict) == prediction
+    assert as_dict["scores"] == classifier(texts[0])  # one format: the pipeline's
+    assert Prediction.from_dict(as_dict) == prediction
 
 
 # ---- streaming files -----------------------------------------------------------------------
@@ -409,7 +410,7 @@ def test_predict_file_gives_unclassifiable_rows_an_error_and_keeps_the_others(
     # json.dumps writes the lone surrogate as the escape \ud800, as a client would send it.
     source.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
     expected = classifier.predict([texts[0], texts[-1]])
-    with caplog.at_level("WARNING", logger="emorec.predict_io"):
+    with caplog.at_level("WARNING", logger="emorec.inference.files"):
         written = predict_file(classifier, source, tmp_path / "out.jsonl", progress=False)
     assert written == len(texts)
     assert f"3 of {len(texts)} rows were not classified" in caplog.text
@@ -423,10 +424,10 @@ def test_predict_file_gives_unclassifiable_rows_an_error_and_keeps_the_others(
         None,
         expected[1].label,
     ]
-    assert rows[0]["pred_error"] is None and rows[0]["probabilities"].keys() == set(LABELS)
+    assert rows[0]["pred_error"] is None and {s["label"] for s in rows[0]["scores"]} == set(LABELS)
     for row, reason in zip(rows[1:-1], UNCLASSIFIABLE.values(), strict=True):
         assert re.match(f"the text {reason}", row["pred_error"]), row
-        assert row["pred_labels"] == [] and row["probabilities"] is None
+        assert row["pred_labels"] == [] and row["scores"] is None
 
     predict_file(classifier, source, tmp_path / "out.csv", progress=False)
     with (tmp_path / "out.csv").open(encoding="utf-8", newline="") as handle:

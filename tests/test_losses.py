@@ -20,6 +20,7 @@ from emorec.losses import (
     class_weights,
     pos_weights,
 )
+from emorec.task import MULTI_LABEL, SINGLE_LABEL, task_for
 
 B, C = 12, 5
 
@@ -243,47 +244,47 @@ COUNTS = np.array([100, 25, 10, 5, 60])
 )
 def test_build_loss_types(loss_type: str, multi_label: bool, cls: type) -> None:
     config = LossConfig(loss_type=loss_type)
-    loss = build_loss(config, multi_label=multi_label, label_counts=COUNTS, n_samples=200)
+    loss = build_loss(config, task=task_for(multi_label), label_counts=COUNTS, n_samples=200)
     assert isinstance(loss, cls)
 
 
 def test_build_loss_weights() -> None:
     kw = {"label_counts": COUNTS, "n_samples": 200}
-    plain = build_loss(LossConfig(), multi_label=False, **kw)
+    plain = build_loss(LossConfig(), task=SINGLE_LABEL, **kw)
     assert plain.weight is None
     weighted = build_loss(
-        LossConfig(loss_type="weighted_cross_entropy", smoothing_alpha=1.0), multi_label=False, **kw
+        LossConfig(loss_type="weighted_cross_entropy", smoothing_alpha=1.0), task=SINGLE_LABEL, **kw
     )
     torch.testing.assert_close(weighted.weight, class_weights(COUNTS, 1.0))
-    focal = build_loss(LossConfig(loss_type="focal"), multi_label=False, **kw)
+    focal = build_loss(LossConfig(loss_type="focal"), task=SINGLE_LABEL, **kw)
     torch.testing.assert_close(focal.weight, class_weights(COUNTS, 0.5))
     unweighted = build_loss(
-        LossConfig(loss_type="focal", focal_use_class_weights=False), multi_label=False, **kw
+        LossConfig(loss_type="focal", focal_use_class_weights=False), task=SINGLE_LABEL, **kw
     )
     assert unweighted.weight is None
-    auto = build_loss(LossConfig(loss_type="bce", pos_weight="auto"), multi_label=True, **kw)
+    auto = build_loss(LossConfig(loss_type="bce", pos_weight="auto"), task=MULTI_LABEL, **kw)
     torch.testing.assert_close(auto.pos_weight, pos_weights(COUNTS, 200, 0.5))
     explicit = build_loss(
-        LossConfig(loss_type="focal_bce", pos_weight=[1, 2, 3, 4, 5]), multi_label=True, **kw
+        LossConfig(loss_type="focal_bce", pos_weight=[1, 2, 3, 4, 5]), task=MULTI_LABEL, **kw
     )
     torch.testing.assert_close(explicit.pos_weight, torch.arange(1.0, 6.0))
-    assert build_loss(LossConfig(loss_type="bce"), multi_label=True, **kw).pos_weight is None
+    assert build_loss(LossConfig(loss_type="bce"), task=MULTI_LABEL, **kw).pos_weight is None
 
 
 def test_build_loss_rejects_loss_of_the_other_problem_type() -> None:
     kw = {"label_counts": COUNTS, "n_samples": 200}
     with pytest.raises(ConfigError, match="'bce' is a multi-label loss but this is a single-label"):
-        build_loss(LossConfig(loss_type="bce"), multi_label=False, **kw)
+        build_loss(LossConfig(loss_type="bce"), task=SINGLE_LABEL, **kw)
     with pytest.raises(ConfigError, match=r"multi-label problems take one of 'bce', 'focal_bce'"):
-        build_loss(LossConfig(loss_type="focal"), multi_label=True, **kw)
+        build_loss(LossConfig(loss_type="focal"), task=MULTI_LABEL, **kw)
 
 
 def test_build_loss_rejects_misplaced_pos_weight() -> None:
     kw = {"label_counts": COUNTS, "n_samples": 200}
     with pytest.raises(ConfigError, match="pos_weight only applies to loss_type 'bce'"):
-        build_loss(LossConfig(pos_weight=[1.0] * 5), multi_label=False, **kw)
+        build_loss(LossConfig(pos_weight=[1.0] * 5), task=SINGLE_LABEL, **kw)
     with pytest.raises(ConfigError, match="pos_weight has 2 values but the problem has 5 labels"):
-        build_loss(LossConfig(loss_type="bce", pos_weight=[1.0, 2.0]), multi_label=True, **kw)
+        build_loss(LossConfig(loss_type="bce", pos_weight=[1.0, 2.0]), task=MULTI_LABEL, **kw)
 
 
 def test_loss_config_validation() -> None:

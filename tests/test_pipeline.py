@@ -148,13 +148,16 @@ def test_cli_run_predict_and_files(make_config, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     rows = [json.loads(x) for x in out_jsonl.read_text().splitlines()]
     assert [r["text"] for r in rows] == ["first line", "second line"]
-    assert set(rows[0]["probabilities"]) == set(LABELS)
+    assert {s["label"] for s in rows[0]["scores"]} == set(LABELS)
+    ranked = [s["score"] for s in rows[0]["scores"]]
+    assert ranked == sorted(ranked, reverse=True)
 
     result = runner.invoke(
-        app, ["predict", str(model_dir), "--interactive"], input="so happy\n:q\n"
+        app, ["predict", str(model_dir), "--interactive"], input="so happy [laughs]\n:q\n"
     )
     assert result.exit_code == 0, result.output
-    assert "so happy" in result.output
+    # The text is printed as typed: brackets are not read as terminal markup.
+    assert "so happy [laughs]" in result.output
 
     result = runner.invoke(
         app,
@@ -240,7 +243,7 @@ def test_cli_predict_refuses_texts_it_cannot_classify(
     source = tmp_path / "in.txt"
     source.write_text("so happy\n\nscared\n")
     out = tmp_path / "out.csv"
-    with caplog.at_level("WARNING", logger="emorec.predict_io"):
+    with caplog.at_level("WARNING", logger="emorec.inference.files"):
         result = runner.invoke(
             app, ["predict", model, "--input", str(source), "--output", str(out)]
         )

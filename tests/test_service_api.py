@@ -159,12 +159,14 @@ def test_predict_one_and_many_match_the_classifier(
     for got, want, row in zip(body["predictions"], expected, probs, strict=True):
         assert got["label"] == want.label
         assert got["labels"] == [want.label]
-        ranked = [s["probability"] for s in got["scores"]]
+        # The transformers pipeline format: [{"label", "score"}], highest first.
+        assert all(set(score) == {"label", "score"} for score in got["scores"])
+        ranked = [s["score"] for s in got["scores"]]
         assert ranked == sorted(ranked, reverse=True)
         assert len(got["scores"]) == len(classifier.labels)
         for score in got["scores"]:
             index = classifier.labels.index(score["label"])
-            assert score["probability"] == pytest.approx(float(row[index]), abs=1e-6)
+            assert score["score"] == pytest.approx(float(row[index]), abs=1e-6)
         assert sum(ranked) == pytest.approx(1.0, abs=1e-5)
     single = client.post("/v1/predict", json={"texts": [texts[0]]}).json()
     assert single["predictions"][0]["label"] == expected[0].label
@@ -215,9 +217,13 @@ def test_predictions_are_stored_in_history(client: TestClient) -> None:
     assert {item["text"] for item in page["items"]} == {"first text", "second text", "third text"}
     newest = page["items"][0]
     assert newest["label"] == predicted["predictions"][0]["label"]
-    assert newest["scores"] == {
-        s["label"]: pytest.approx(s["probability"]) for s in predicted["predictions"][0]["scores"]
-    }
+    # The same [{"label", "score"}] list, highest first, as /v1/predict answered.
+    assert [s["label"] for s in newest["scores"]] == [
+        s["label"] for s in predicted["predictions"][0]["scores"]
+    ]
+    assert [s["score"] for s in newest["scores"]] == pytest.approx(
+        [s["score"] for s in predicted["predictions"][0]["scores"]]
+    )
     assert dt.datetime.fromisoformat(newest["created_at"]).tzinfo is not None
 
 
@@ -279,6 +285,20 @@ def test_history_pagination_and_filters(client: TestClient) -> None:
     )
     assert backwards.status_code == 422
     assert "since" in backwards.json()["detail"]
+
+
+def test_history_scores_are_ranked_lists_of_stored_maps(client: TestClient) -> None:
+    """Rows store scores as {label: probability} (so do rows stored before the API answered
+    lists); history answers them as [{"label", "score"}], highest first."""
+    key = new_key(client)
+    when = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+    add_records(client, [(when, "sadness", {"joy": 0.15, "sadness": 0.8, "anger": 0.05})])
+    (item,) = client.get("/v1/history", headers={"X-API-Key": key}).json()["items"]
+    assert item["scores"] == [
+        {"label": "sadness", "score": pytest.approx(0.8)},
+        {"label": "joy", "score": pytest.approx(0.15)},
+        {"label": "anger", "score": pytest.approx(0.05)},
+    ]
 
 
 def test_stats_buckets(client: TestClient, classifier: EmotionClassifier) -> None:
@@ -870,7 +890,7 @@ def test_onnx_backend_loaded_at_startup(
         for got, row in zip(body["predictions"], probs, strict=True):
             for score in got["scores"]:
                 index = classifier.labels.index(score["label"])
-                assert score["probability"] == pytest.approx(float(row[index]), abs=1e-4)
+                assert score["score"] == pytest.approx(float(row[index]), abs=1e-4)
         explained = client.post("/v1/explain", json={"text": "i feel so happy"})
         assert explained.status_code == 200, explained.text
         assert [w["word"] for w in explained.json()["words"]] == ["i", "feel", "so", "happy"]

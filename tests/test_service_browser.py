@@ -217,6 +217,9 @@ def test_analyse_shows_the_models_emotion(page: Any, service: Service) -> None:
     assert rows.evaluate_all("rs => rs.map(r => r.dataset.label)") == [
         s["label"] for s in api["scores"]
     ]
+    # Each bar is the API's score ({"label", "score"}) of its emotion.
+    shown = rows.evaluate_all("rs => rs.map(r => Number(r.getAttribute('aria-valuenow')))")
+    assert shown == pytest.approx([s["score"] for s in api["scores"]], abs=1e-6)
     decided = page.locator("#prediction .bar-row.decided")
     expect(decided).to_have_count(1)
     assert decided.get_attribute("data-label") == api["label"]
@@ -287,6 +290,12 @@ def test_history_and_analytics_show_stored_predictions(page: Any, service: Servi
     table = page.locator("#history-table tbody")
     for text in texts:
         expect(table).to_contain_text(text)
+    # The probability column is the stored top emotion's score.
+    first = stored[0]
+    top = next(s["score"] for s in first["scores"] if s["label"] == first["label"])
+    expect(table.locator("tr", has_text=texts[0]).first.locator("td.num")).to_have_text(
+        f"{top:.2f}"
+    )
     filtered = httpx.get(
         f"{service.base}/v1/history",
         params={"label": wanted},

@@ -185,7 +185,9 @@ def test_jsonl_and_txt_jobs(
     rows = [json.loads(line) for line in result.text.splitlines()]
     assert [(r["n"], r["content"]) for r in rows] == list(enumerate(texts))
     assert [r["pred_labels"] for r in rows] == [p.labels for p in expected]
-    assert [sorted(r["probabilities"]) for r in rows] == [sorted(classifier.labels)] * len(texts)
+    assert [sorted(s["label"] for s in r["scores"]) for r in rows] == [
+        sorted(classifier.labels)
+    ] * len(texts)
 
     finished(client, headers, second.json()["id"])
     result = client.get(f"/v1/jobs/{second.json()['id']}/result", headers=headers)
@@ -832,7 +834,7 @@ def test_rows_that_cannot_be_classified_get_an_error_and_the_rest_results(
     assert all(rows[i]["pred_error"] is None for i in valid)
     assert rows[1]["pred_error"].startswith("the text contains a lone surrogate (U+D800")
     assert rows[2]["pred_error"].startswith("the text holds only whitespace")
-    assert rows[1]["pred_label"] is None and rows[1]["probabilities"] is None
+    assert rows[1]["pred_label"] is None and rows[1]["scores"] is None
     # Only the classified rows join the history.
     history = client.get("/v1/history", headers=headers).json()
     assert sorted(item["text"] for item in history["items"]) == sorted(texts[i] for i in valid)

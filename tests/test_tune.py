@@ -16,6 +16,7 @@ from optuna.trial import TrialState
 from typer.testing import CliRunner
 
 import emorec.tune as tune_module
+import emorec.tune.trial as trial_module
 from emorec.cli import app
 from emorec.config import load_config
 from emorec.errors import ConfigError
@@ -130,16 +131,16 @@ def test_resume_continues_the_same_study(config) -> None:
 
 
 def test_a_failing_trial_is_recorded_and_the_study_goes_on(config, monkeypatch) -> None:
-    real_run, freed = tune_module._run_trial, []
+    real_run, freed = trial_module._run_trial, []
 
     def run_trial(trial, ctx):
         if trial.number == 0:
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB (simulated)")
         return real_run(trial, ctx)
 
-    monkeypatch.setattr(tune_module, "_run_trial", run_trial)
-    real_free = tune_module._free_memory
-    monkeypatch.setattr(tune_module, "_free_memory", lambda: (freed.append(1), real_free()))
+    monkeypatch.setattr(trial_module, "_run_trial", run_trial)
+    real_free = trial_module._free_memory
+    monkeypatch.setattr(trial_module, "_free_memory", lambda: (freed.append(1), real_free()))
 
     result = tune(config, sweep(n_trials=2))
     trials = study_of(result).get_trials()

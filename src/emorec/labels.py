@@ -9,13 +9,14 @@ from typing import Any
 import numpy as np
 
 from emorec.errors import DataError
+from emorec.task import Task, task_for
 
 Label = str | Sequence[str]
 
 
 @dataclass(frozen=True)
 class LabelSpace:
-    """Ordered label names and whether a text may carry several of them.
+    """Ordered label names and whether a text may carry several of them (the :attr:`task`).
 
     Single-label targets are class indices; multi-label targets are multi-hot float vectors,
     built only by :meth:`encode` so that every stage agrees on the layout.
@@ -76,36 +77,22 @@ class LabelSpace:
         return {name: i for i, name in enumerate(self.names)}
 
     @property
+    def task(self) -> Task:
+        """Single- or multi-label: what every stage asks instead of branching on a flag."""
+        return task_for(self.multi_label)
+
+    @property
     def problem_type(self) -> str:
         """The ``problem_type`` transformers stores in the model config."""
-        return "multi_label_classification" if self.multi_label else "single_label_classification"
+        return self.task.problem_type
 
     def encode(self, labels: Sequence[Label]) -> np.ndarray:
         """Map labels to targets: ``(N,)`` int64 indices, or ``(N, C)`` float32 multi-hot."""
-        index = self.label2id
-        if not self.multi_label:
-            try:
-                return np.fromiter((index[label] for label in labels), np.int64, len(labels))
-            except (KeyError, TypeError) as error:
-                raise DataError(
-                    f"Unknown label {error.args[0]!r}; valid labels: {list(self.names)}."
-                ) from None
-        targets = np.zeros((len(labels), self.num_labels), dtype=np.float32)
-        for row, row_labels in enumerate(labels):
-            names = [row_labels] if isinstance(row_labels, str) else row_labels
-            for name in names:
-                if name not in index:
-                    raise DataError(
-                        f"Unknown label {name!r} in row {row}; valid labels: {list(self.names)}."
-                    )
-                targets[row, index[name]] = 1.0
-        return targets
+        return self.task.encode(labels, self.names)
 
     def counts(self, targets: np.ndarray) -> np.ndarray:
         """Examples per class (single-label) or positives per label (multi-label)."""
-        if self.multi_label:
-            return np.asarray(targets).sum(axis=0).astype(np.int64)
-        return np.bincount(np.asarray(targets), minlength=self.num_labels)
+        return self.task.counts(targets, self.num_labels)
 
     def to_dict(self) -> dict[str, Any]:
         return {"names": list(self.names), "multi_label": self.multi_label}

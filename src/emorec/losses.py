@@ -20,6 +20,7 @@ from torch import nn
 
 from emorec.config.sections import LossConfig
 from emorec.errors import ConfigError, DataError
+from emorec.task import MULTI_LABEL, SINGLE_LABEL, Task
 
 __all__ = [
     "MULTI_LABEL_LOSSES",
@@ -35,8 +36,8 @@ __all__ = [
     "pos_weights",
 ]
 
-SINGLE_LABEL_LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal")
-MULTI_LABEL_LOSSES = ("bce", "focal_bce", "asymmetric")
+SINGLE_LABEL_LOSSES = SINGLE_LABEL.losses
+MULTI_LABEL_LOSSES = MULTI_LABEL.losses
 
 # Floor for the base of a focal modulating factor: d/dx x**gamma is inf at x=0 for gamma<1,
 # and inf * 0 turns into NaN gradients once a prediction saturates (p == 1 in float32).
@@ -142,16 +143,26 @@ def pos_weights(
 # --------------------------------------------------------------------------- helpers
 
 
-def _check_shapes(logits: torch.Tensor, targets: torch.Tensor, multi_label: bool) -> None:
+def _check_shapes(logits: torch.Tensor, targets: torch.Tensor, task: Task) -> None:
     if logits.ndim != 2:
         raise ValueError(f"logits must have shape (B, C); got {tuple(logits.shape)}.")
-    expected = tuple(logits.shape) if multi_label else (logits.shape[0],)
-    if tuple(targets.shape) != expected:
-        kind = "(B, C) multi-hot" if multi_label else "(B,) class indices"
-        raise ValueError(
-            f"targets must be {kind} matching logits {tuple(logits.shape)}; "
-            f"got {tuple(targets.shape)}."
-        )
+    task.check_batch_shapes(logits.shape, targets.shape)
+
+
+def _init_focal(
+    loss: nn.Module,
+    gamma: float,
+    label_smoothing: float,
+    weight_name: str,
+    weight: torch.Tensor | Sequence[float] | None,
+) -> None:
+    """What both focal losses keep: the checked focusing ``gamma`` and smoothing, and their
+    (class or positive) weights as a buffer, so that ``.to(device)`` moves them along."""
+    _check_non_negative(gamma, "gamma")
+    _check_unit(label_smoothing, "label_smoothing")
+    loss.gamma = gamma
+    loss.label_smoothing = label_smoothing
+    loss.register_buffer(weight_name, _as_buffer(weight))
 
 
 def _modulate(base: torch.Tensor, gamma: float) -> torch.Tensor:
@@ -202,7 +213,7 @@ class CrossEntropyLoss(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, targets, multi_label=False)
+        _check_shapes(logits, targets, SINGLE_LABEL)
         return F.cross_entropy(
             logits, targets, weight=self.weight, label_smoothing=self.label_smoothing
         )
@@ -233,14 +244,10 @@ class FocalLoss(nn.Module):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_non_negative(gamma, "gamma")
-        _check_unit(label_smoothing, "label_smoothing")
-        self.gamma = gamma
-        self.label_smoothing = label_smoothing
-        self.register_buffer("weight", _as_buffer(weight))
+        _init_focal(self, gamma, label_smoothing, "weight", weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, targets, multi_label=False)
+        _check_shapes(logits, targets, SINGLE_LABEL)
         n_classes = logits.shape[1]
         log_p = F.log_softmax(logits.float(), dim=1)  # (B, C)
         # -expm1(log p) is 1 - p without cancellation when p is close to 1.
@@ -277,7 +284,7 @@ class BCEWithLogitsLoss(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, targets, multi_label=True)
+        _check_shapes(logits, targets, MULTI_LABEL)
         t = _smooth_multi_hot(targets.float(), self.label_smoothing)
         return F.binary_cross_entropy_with_logits(logits.float(), t, pos_weight=self.pos_weight)
 
@@ -303,14 +310,10 @@ class FocalBCELoss(nn.Module):
         label_smoothing: float = 0.0,
     ) -> None:
         super().__init__()
-        _check_non_negative(gamma, "gamma")
-        _check_unit(label_smoothing, "label_smoothing")
-        self.gamma = gamma
-        self.label_smoothing = label_smoothing
-        self.register_buffer("pos_weight", _as_buffer(pos_weight))
+        _init_focal(self, gamma, label_smoothing, "pos_weight", pos_weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, targets, multi_label=True)
+        _check_shapes(logits, targets, MULTI_LABEL)
         x = logits.float()
         t = _smooth_multi_hot(targets.float(), self.label_smoothing)
         pos = t * F.logsigmoid(x)  # (B, C)
@@ -356,7 +359,7 @@ class AsymmetricLoss(nn.Module):
         self.label_smoothing = label_smoothing
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        _check_shapes(logits, targets, multi_label=True)
+        _check_shapes(logits, targets, MULTI_LABEL)
         x = logits.float()
         t = _smooth_multi_hot(targets.float(), self.label_smoothing)
         pos = t * F.logsigmoid(x)  # (B, C)
@@ -380,7 +383,7 @@ class AsymmetricLoss(nn.Module):
 def build_loss(
     config: LossConfig,
     *,
-    multi_label: bool,
+    task: Task,
     label_counts: Sequence[int] | np.ndarray,
     n_samples: int,
     names: Sequence[str] | None = None,
@@ -394,14 +397,7 @@ def build_loss(
     """
     lt = config.loss_type
     counts = _counts_array(label_counts, "label_counts")
-    fits = MULTI_LABEL_LOSSES if multi_label else SINGLE_LABEL_LOSSES
-    if lt not in fits:
-        problem, other = ("multi-label", "single") if multi_label else ("single-label", "multi")
-        raise ConfigError(
-            f"loss_type={lt!r} is a {other}-label loss but this is a {problem} problem; "
-            f"{problem} problems take one of {', '.join(map(repr, fits))} "
-            f"({other}-label problems take the others)."
-        )
+    task.check_loss(lt)
     if config.pos_weight is not None and lt not in ("bce", "focal_bce"):
         raise ConfigError(
             f"pos_weight only applies to loss_type 'bce' or 'focal_bce'; got loss_type={lt!r}. "

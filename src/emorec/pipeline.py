@@ -6,7 +6,6 @@ Each function loads what it needs from disk, calls a pure core (``fit_calibratio
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,20 +13,20 @@ from typing import Any
 
 import numpy as np
 
-from emorec._io import atomic_write_json
+from emorec.artifacts import CALIBRATION_FILE, ModelDir, read_json
 from emorec.calibration import DEFAULT_THRESHOLD, Calibration, fit_calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
 from emorec.errors import ConfigError, EmorecError
-from emorec.evaluation.multi_label import compute_multilabel_metrics, write_multilabel_report
-from emorec.evaluation.single_label import compute_metrics, write_evaluation_report
-from emorec.inference import CALIBRATION_FILE, EmotionClassifier
+from emorec.evaluation.by_task import evaluate_decisions
+from emorec.inference import EmotionClassifier
+from emorec.task import SINGLE_LABEL, Task
 
 logger = logging.getLogger(__name__)
 
 
-def _config_of(classifier: EmotionClassifier, model_dir: Path, config: Config | None) -> Config:
-    config = config or classifier.config
+def _config_of(model_dir: Path, config: Config | None) -> Config:
+    config = config or ModelDir(model_dir).config()
     if config is None:
         raise ConfigError(
             f"{model_dir} has no config.yaml, so emorec cannot tell which data it was trained on; "
@@ -42,7 +41,7 @@ def calibrate_model(
     """Fit temperature and decision offsets/thresholds on the validation split; save them."""
     model_dir = Path(model_dir)
     classifier = EmotionClassifier.from_pretrained(model_dir, backend="torch")
-    config = _config_of(classifier, model_dir, config)
+    config = _config_of(model_dir, config)
     prepared = prepared or prepare(config, classifier.tokenizer)
     validation = prepared.splits["validation"]
     logits = classifier.logits(validation["text"])
@@ -51,7 +50,7 @@ def calibrate_model(
         logits,
         targets,
         config.calibration,
-        multi_label=classifier.label_space.multi_label,
+        classifier.label_space.task,
         label_names=classifier.labels,
     )
     calibration.save(model_dir / CALIBRATION_FILE)
@@ -63,6 +62,7 @@ class EvaluationResult:
     metrics: dict[str, float]
     decision_rule: str
     artifacts: dict[str, Path]
+    task: Task = SINGLE_LABEL
 
 
 def evaluate_model(
@@ -75,17 +75,17 @@ def evaluate_model(
     """Score the model on a split with raw and calibrated decisions; write the artifacts."""
     model_dir = Path(model_dir)
     classifier = EmotionClassifier.from_pretrained(model_dir, backend="torch")
-    config = _config_of(classifier, model_dir, config)
+    config = _config_of(model_dir, config)
     split = split or config.evaluation.split
     prepared = prepared or prepare(config, classifier.tokenizer)
     data = prepared.splits[split]
     logits = classifier.logits(data["text"])
     targets = np.asarray(data["labels"])
 
-    multi_label = classifier.label_space.multi_label
+    task = classifier.label_space.task
     # The uncalibrated rule: argmax (single-label) or the default threshold (multi-label).
-    raw_rule = "fixed" if multi_label else "argmax"
-    raw = Calibration(multi_label=multi_label)
+    raw_rule = task.raw_rule
+    raw = Calibration.untuned(task)
     rules: dict[str, tuple[np.ndarray, np.ndarray]] = {
         raw_rule: (raw.probabilities(logits), raw.decide(logits))
     }
@@ -99,61 +99,36 @@ def evaluate_model(
     names = classifier.labels
     bins = config.calibration.ece_bins
     out = Path(results_dir) if results_dir else config.output_path("results_dir")
-    extra: dict[str, Any] = {"split": split, "model_dir": str(model_dir)}
+    extra: dict[str, Any] = {
+        "split": split,
+        "model_dir": str(model_dir),
+        # What the scored split is (subsample or whole, self-split or the source's).
+        "data": prepared.report.get("rows"),
+    }
     if calibrated:
         extra["calibration"] = classifier.calibration.to_dict()
-    training = _read_train_metrics(model_dir)
-    report_args: dict[str, Any] = {
-        "label_names": names,
-        "y_true": targets,
-        "rules": rules,
-        "texts": data["text"],
-        "clean_texts": data["clean_text"],
-        "decision_rule": decision_rule,
-        "run_name": config.run_name,
-        "config_dict": config.model_dump(mode="json"),
-        "extra": extra,
-        "ece_bins": bins,
+    training = ModelDir(model_dir).train_metrics()
+    metrics, artifacts = evaluate_decisions(
+        task,
+        out,
+        targets=targets,
+        rules=rules,
+        thresholds=thresholds,
+        ece_bins=bins,
+        label_names=names,
+        texts=data["text"],
+        clean_texts=data["clean_text"],
+        decision_rule=decision_rule,
+        run_name=config.run_name,
+        config_dict=config.model_dump(mode="json"),
+        extra=extra,
         # Drawn again beside report.md, which links it, from the history kept with the model.
-        "log_history": training.get("log_history"),
-    }
-    if multi_label:
-        metrics = compute_multilabel_metrics(targets, names, rules, thresholds, ece_bins=bins)
-        artifacts = write_multilabel_report(
-            out, metrics=metrics, thresholds=thresholds, **report_args
-        )
-    else:
-        metrics = compute_metrics(targets, names, rules, ece_bins=bins)
-        artifacts = write_evaluation_report(out, metrics=metrics, **report_args)
-    # The model directory keeps its own copy so it stays self-contained.
-    atomic_write_json(
-        model_dir / "metrics.json",
-        {
-            "split": split,
-            "decision_rule": decision_rule,
-            "n_examples": len(targets),
-            # What the scored split is (subsample or whole, self-split or the source's): the
-            # model card claims a published split only when these facts show one.
-            "data": prepared.report.get("rows"),
-            "metrics": metrics,
-        },
+        log_history=training.get("log_history"),
     )
+    # The model directory keeps its own copy so it stays self-contained.
+    ModelDir(model_dir).write_metrics(read_json(artifacts["metrics"]))
     _refresh_model_card(model_dir)
-    return EvaluationResult(metrics, decision_rule, artifacts)
-
-
-def _read_train_metrics(model_dir: Path) -> dict[str, Any]:
-    """``train_metrics.json`` of the model, or {} when there is none (e.g. a model not
-    trained by emorec) or it cannot be read: the curves it feeds are an extra, not a result."""
-    path = model_dir / "train_metrics.json"
-    if not path.is_file():
-        return {}
-    try:
-        loaded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        logger.warning("Training curves skipped: %s is not readable JSON (%s).", path, error)
-        return {}
-    return loaded if isinstance(loaded, dict) else {}
+    return EvaluationResult(metrics, decision_rule, artifacts, task)
 
 
 def _refresh_model_card(model_dir: Path) -> None:

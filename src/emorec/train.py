@@ -31,6 +31,7 @@ from transformers import (
 from transformers.trainer_utils import get_last_checkpoint
 
 from emorec._io import atomic_write_text
+from emorec.artifacts import CONFIG_FILE
 from emorec.calibration import Calibration
 from emorec.config import Config
 from emorec.data import PreparedData, prepare
@@ -75,12 +76,12 @@ def eval_metrics_fn(
     """Validation metrics during training and tuning: macro-F1 (the early-stopping metric) and
     accuracy of the raw decision, plus what ``extra(per_label_f1)`` derives from the per-label
     F1 (the tuning objective), so that both stages score one and the same way."""
-    default_rule = Calibration(multi_label=label_space.multi_label)
+    default_rule = Calibration.untuned(label_space.task)
 
     def compute(eval_pred: EvalPrediction) -> dict[str, float]:
-        logits, labels = eval_pred.predictions, np.asarray(eval_pred.label_ids)
-        if label_space.multi_label:
-            labels = labels.astype(np.int64)  # multi-hot floats → indicator matrix
+        # Class indices stay as they are; multi-hot floats become an indicator matrix.
+        labels = np.asarray(eval_pred.label_ids).astype(np.int64)
+        logits = eval_pred.predictions
         predicted = default_rule.decide(np.asarray(logits))
         per_label = per_label_f1(labels, predicted, label_space.num_labels)
         metrics = {
@@ -230,7 +231,7 @@ def build_trainer(
     targets = np.asarray(train_split["labels"])
     loss_fn = build_loss(
         config.training,
-        multi_label=space.multi_label,
+        task=space.task,
         label_counts=space.counts(targets),
         n_samples=len(targets),
         names=space.names,
@@ -283,7 +284,7 @@ def train(
     checkpoint_dir = work_dir / "checkpoints"
     resume_from = _resumable_checkpoint(config, work_dir, checkpoint_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(work_dir / "config.yaml", config.to_yaml())
+    atomic_write_text(work_dir / CONFIG_FILE, config.to_yaml())
 
     callbacks = list(callbacks or [])
     if t.early_stopping_patience:
@@ -335,10 +336,11 @@ def train(
         label_space=space,
         cleaning=config.data.cleaning,
         max_length=config.model.max_length,
-        config=config,
+        base_model=config.model.name,
     )
     model_dir = config.output_path("model_dir")
-    classifier.save_pretrained(model_dir, train_metrics=metrics)
+    classifier.save_pretrained(model_dir, train_metrics=metrics, config=config)
+    classifier.model_dir = model_dir
     _draw_training_curves(log_history, model_dir / TRAINING_CURVES_FILE, config.run_name)
     # The model dir now holds the result; checkpoints only serve interrupted runs.
     shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -358,7 +360,7 @@ def _resumable_checkpoint(config: Config, work_dir: Path, checkpoint_dir: Path) 
     if not (config.training.resume and checkpoint_dir.is_dir()):
         return None
     last = get_last_checkpoint(str(checkpoint_dir))
-    saved = work_dir / "config.yaml"
+    saved = work_dir / CONFIG_FILE
     if last is None or not saved.is_file() or saved.read_text() != config.to_yaml():
         if last is not None:
             logger.warning(

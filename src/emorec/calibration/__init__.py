@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from emorec.calibration._common import CALIBRATION_FILENAME, DEFAULT_THRESHOLD
 from emorec.calibration.bias import BiasTuner
-from emorec.calibration.fit import fit_calibration, validation_folds
+from emorec.calibration.fit import can_fold, fit_calibration, validation_folds
 from emorec.calibration.reliability import expected_calibration_error, reliability_curve
 from emorec.calibration.rule import Calibration
 from emorec.calibration.temperature import TemperatureScaler
@@ -39,6 +39,7 @@ __all__ = [
     "Decision",
     "TemperatureScaler",
     "ThresholdTuner",
+    "can_fold",
     "expected_calibration_error",
     "fit_calibration",
     "macro_f1",

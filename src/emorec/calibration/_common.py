@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from emorec.errors import ConfigError, DataError
+from emorec.task import MULTI_LABEL, SINGLE_LABEL
 
 CALIBRATION_FILENAME = "calibration.json"
 # The multi-label decision threshold when none were tuned. The only 0.5 in emorec.
@@ -32,41 +33,11 @@ def _logits_2d(x: Any, name: str = "logits") -> np.ndarray:
 
 
 def _labels_1d(y: Any, n_samples: int, n_classes: int, name: str = "y") -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.shape != (n_samples,):
-        raise DataError(
-            f"{name} must be class indices of shape ({n_samples},) for single-label data; "
-            f"got shape {arr.shape}. (Multi-hot (N, C) labels need multi_label=True.)"
-        )
-    if not np.issubdtype(arr.dtype, np.number) or (
-        not np.issubdtype(arr.dtype, np.integer) and not np.all(np.mod(arr, 1) == 0)
-    ):
-        raise DataError(f"{name} must hold integer class indices; got dtype {arr.dtype}.")
-    arr = arr.astype(np.int64)
-    if arr.size and (arr.min() < 0 or arr.max() >= n_classes):
-        raise DataError(
-            f"{name} must hold class indices in [0, {n_classes}); got values in "
-            f"[{arr.min()}, {arr.max()}]."
-        )
-    return arr
+    return SINGLE_LABEL.validate_targets(y, n_samples, n_classes, name)
 
 
 def _multi_hot(y: Any, shape: tuple[int, ...], name: str = "y") -> np.ndarray:
-    arr = np.asarray(y)
-    if arr.shape != shape:
-        raise DataError(
-            f"{name} must be a multi-hot matrix of shape {shape} for multi-label data; "
-            f"got shape {arr.shape}."
-        )
-    if not np.all((arr == 0) | (arr == 1)):
-        raise DataError(f"{name} must hold only 0 and 1 (multi-hot); got other values.")
-    return arr.astype(np.int64)
-
-
-def _targets(y: Any, scores: np.ndarray, multi_label: bool) -> np.ndarray:
-    if multi_label:
-        return _multi_hot(y, scores.shape)
-    return _labels_1d(y, scores.shape[0], scores.shape[1])
+    return MULTI_LABEL.validate_targets(y, shape[0], shape[1], name)
 
 
 def _probs_2d(x: Any, name: str = "probs") -> np.ndarray:

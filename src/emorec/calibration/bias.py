@@ -129,6 +129,13 @@ class BiasTuner(BaseEstimator):
         n_true = np.bincount(labels, minlength=n_classes)
         return macro_f1_from_counts(tp, n_true[None, :], n_pred)
 
+    @classmethod
+    def fitted(cls, biases: Any) -> BiasTuner:
+        """A tuner already fitted to ``biases`` (C,) (a stored calibration's offsets)."""
+        tuner = cls()
+        tuner.biases_ = np.asarray(biases, dtype=np.float64)
+        return tuner
+
     def predict(self, scores: Any) -> np.ndarray:
         """Class indices (N,) = argmax(scores + biases_)."""
         check_is_fitted(self, "biases_")

@@ -9,19 +9,16 @@ from typing import Any
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold
 
-from emorec.calibration._common import (
-    DEFAULT_THRESHOLD,
-    _logits_2d,
-    _targets,
-)
+from emorec.calibration._common import DEFAULT_THRESHOLD, _logits_2d
 from emorec.calibration.bias import BiasTuner
 from emorec.calibration.reliability import expected_calibration_error
 from emorec.calibration.rule import Calibration
-from emorec.calibration.temperature import TemperatureScaler, _probabilities, _scaled_log_softmax
+from emorec.calibration.temperature import TemperatureScaler, _scaled_log_softmax
 from emorec.calibration.thresholds import ThresholdTuner, _threshold
 from emorec.config.sections import CalibrationConfig
 from emorec.errors import DataError
 from emorec.metrics import macro_f1
+from emorec.task import SINGLE_LABEL, Task, as_task
 
 
 def _class_names(label_names: Sequence[str] | None, n_classes: int) -> list[str]:
@@ -51,6 +48,15 @@ def validation_folds(targets: np.ndarray, n_folds: int) -> Iterator[tuple[np.nda
     if targets.ndim == 2:
         return KFold(n_folds, shuffle=True, random_state=0).split(index)
     return StratifiedKFold(n_folds, shuffle=True, random_state=0).split(index, targets)
+
+
+def can_fold(targets: np.ndarray, n_folds: int) -> bool:
+    """Whether :func:`validation_folds` can split ``targets`` into ``n_folds`` useful folds:
+    two rows per fold (multi-label), or two classes each with a row in every fold."""
+    if targets.ndim == 2:
+        return len(targets) >= 2 * n_folds
+    counts = np.bincount(targets)
+    return np.count_nonzero(counts) >= 2 and counts[counts > 0].min() >= n_folds
 
 
 def _cv_gain(targets: np.ndarray, n_labels: int, n_folds: int, decisions: Any) -> float:
@@ -218,17 +224,21 @@ def fit_calibration(
     logits: Any,
     y: Any,
     config: CalibrationConfig,
-    multi_label: bool = False,
+    task: Task | bool = SINGLE_LABEL,
     label_names: Sequence[str] | None = None,
+    *,
+    multi_label: bool | None = None,
 ) -> Calibration:
     """Fit a :class:`Calibration` on **validation** logits (N, C) and labels.
 
     Give it the validation split, never the test split: temperature, offsets and thresholds
     are tuned to these labels, so scores on the same data are optimistic. ``y`` is (N,) class
-    indices, or (N, C) multi-hot with ``multi_label=True``. Fits T (if
+    indices, or (N, C) multi-hot for the multi-label ``task``. Fits T (if
     ``config.temperature``; it changes no argmax nor 0.5-threshold decision), then offsets on
     ``log_softmax(logits / T)`` (``"bias"``) or thresholds on ``sigmoid(logits / T)``
-    (``"threshold"``).
+    (``"threshold"``). ``task`` is :data:`~emorec.task.SINGLE_LABEL` or ``MULTI_LABEL`` (the
+    label space's ``task``); the former ``multi_label`` flag, as keyword or in its place, is
+    still accepted.
 
     Tuned offsets are adopted only when every class has ``config.min_examples_per_class``
     validation examples, they raise validation macro-F1, and (with ``config.cv_folds``) they
@@ -237,33 +247,36 @@ def fit_calibration(
     ``reason`` record the outcome, in the words of ``label_names`` when given. Also records
     validation ECE and macro-F1 before (T=1, argmax / default threshold) and after.
     """
+    task = as_task(task, multi_label)
     z = _logits_2d(logits)
-    targets = _targets(y, z, multi_label)
-    decision = config.resolved_decision(multi_label)
+    targets = task.validate_targets(y, *z.shape)
+    decision = config.resolved_decision(task)
     names = _class_names(label_names, z.shape[1])
 
     temperature = 1.0
     if config.temperature:
-        temperature = TemperatureScaler(multi_label=multi_label).fit(z, targets).temperature_
+        scaler = TemperatureScaler(multi_label=task.multi_label).fit(z, targets)
+        temperature = scaler.temperature_
 
     if decision == "bias":
         tuned = _tune_biases(_scaled_log_softmax(z, temperature), targets, config, names)
         if not tuned.adopted:
             decision = "argmax"
     elif decision == "threshold":
-        probs = _probabilities(z, temperature, multi_label=True)
+        probs = task.probabilities(z, temperature)
         tuned = _tune_thresholds(probs, targets, config, names)
     else:
         tuned = _Tuned(False, "calibration.decision is 'argmax': only the temperature is fitted.")
 
-    raw = Calibration(multi_label=multi_label)
+    raw = Calibration.untuned(task)
     calibration = Calibration(
         temperature=temperature,
         biases=None if tuned.biases is None else tuned.biases.tolist(),
         thresholds=None if tuned.thresholds is None else tuned.thresholds.tolist(),
         decision=decision,
-        multi_label=multi_label,
-        ensure_one_label=config.ensure_one_label and multi_label,
+        multi_label=task.multi_label,
+        # Only a threshold rule can leave a row without a label to ensure.
+        ensure_one_label=config.ensure_one_label and decision == "threshold",
         adopted=tuned.adopted,
         reason=tuned.reason,
         cv_gain=tuned.cv_gain,

@@ -19,10 +19,12 @@ from emorec.calibration._common import (
     _logits_2d,
     _require,
 )
-from emorec.calibration.temperature import _probabilities, _scaled_log_softmax
-from emorec.calibration.thresholds import _threshold
+from emorec.calibration.bias import BiasTuner
+from emorec.calibration.temperature import TemperatureScaler, _scaled_log_softmax
+from emorec.calibration.thresholds import ThresholdTuner
 from emorec.config.sections import Decision
 from emorec.errors import ConfigError, DataError, ModelDirError
+from emorec.task import Task, task_for
 
 
 @dataclass
@@ -54,24 +56,25 @@ class Calibration:
     cv_gain: float | None = None
 
     def __post_init__(self) -> None:
+        task = self.task
         if self.decision is None:
-            self.decision = "threshold" if self.multi_label else "argmax"
-        allowed = ("threshold",) if self.multi_label else ("argmax", "bias")
-        kind = "multi-label" if self.multi_label else "single-label"
-        if self.decision not in allowed:
-            raise ConfigError(
-                f"Calibration: decision must be one of {allowed} for {kind}; got {self.decision!r}."
-            )
+            self.decision = task.untuned_decision
+        task.check_decision(self.decision)
         t = self.temperature
         if not (_is_real(t) and t > 0):
             raise ConfigError(f"Calibration: temperature must be a positive float; got {t!r}.")
         self.temperature = float(t)
         self.biases = self._float_list(self.biases, "biases")
         self.thresholds = self._float_list(self.thresholds, "thresholds")
-        if self.multi_label and self.biases is not None:
-            raise ConfigError("Calibration: biases are for single-label; got multi_label=True.")
-        if not self.multi_label and self.thresholds is not None:
-            raise ConfigError("Calibration: thresholds are for multi-label; got multi_label=False.")
+        for values, name, decision in (
+            (self.biases, "biases", "bias"),
+            (self.thresholds, "thresholds", "threshold"),
+        ):
+            if values is not None and decision not in task.decisions:
+                raise ConfigError(
+                    f"Calibration: {name} do not fit a {task.title} model "
+                    f"(multi_label={self.multi_label})."
+                )
         if self.decision == "bias" and self.biases is None:
             raise ConfigError("Calibration: decision='bias' needs biases; got None.")
         if self.thresholds is not None and not all(0 <= v <= 1 for v in self.thresholds):
@@ -80,6 +83,34 @@ class Calibration:
             raise ConfigError(f"Calibration: adopted must be true or false; got {self.adopted!r}.")
         if self.reason is not None and not isinstance(self.reason, str):
             raise ConfigError(f"Calibration: reason must be a string; got {self.reason!r}.")
+
+    @property
+    def task(self) -> Task:
+        """The task this rule decides for (stored as the ``multi_label`` flag)."""
+        return task_for(self.multi_label)
+
+    @classmethod
+    def untuned(cls, task: Task) -> Calibration:
+        """The rule of an uncalibrated model: T = 1, argmax or the default threshold."""
+        return cls(multi_label=task.multi_label)
+
+    @property
+    def tuned(self) -> bool:
+        """Whether tuned offsets or thresholds make the decisions."""
+        return self.biases is not None if self.decision == "bias" else self.thresholds is not None
+
+    def scaler(self) -> TemperatureScaler:
+        """The fitted temperature scaler whose probabilities this rule reports."""
+        return TemperatureScaler.fitted(self.temperature, self.multi_label)
+
+    def decision_estimator(self) -> BiasTuner | ThresholdTuner | None:
+        """The fitted estimator that makes the decisions; None for the plain argmax."""
+        if self.decision == "bias":
+            return BiasTuner.fitted(self.biases or [])
+        if self.decision == "threshold":
+            thresholds = DEFAULT_THRESHOLD if self.thresholds is None else self.thresholds
+            return ThresholdTuner.fitted(thresholds)
+        return None
 
     @staticmethod
     def _float_list(values: Any, name: str) -> list[float] | None:
@@ -102,20 +133,23 @@ class Calibration:
         """Calibrated probabilities (N, C): softmax (single) or sigmoid (multi) of logits / T."""
         z = _logits_2d(logits)
         self._check_classes(z)
-        return _probabilities(z, self.temperature, self.multi_label)
+        return self.scaler().predict_proba(z)
 
     def decide(self, logits: Any) -> np.ndarray:
         """Final decisions: class indices (N,) single-label, 0/1 matrix (N, C) multi-label."""
         z = _logits_2d(logits)
         self._check_classes(z)
-        if self.multi_label:
-            thresholds = DEFAULT_THRESHOLD if self.thresholds is None else self.thresholds
-            probs = _probabilities(z, self.temperature, multi_label=True)
-            return _threshold(probs, np.asarray(thresholds), self.ensure_one_label)
-        if self.decision == "bias":
-            scores = _scaled_log_softmax(z, self.temperature) + np.asarray(self.biases)
-            return scores.argmax(axis=1)
+        estimator = self.decision_estimator()
+        if isinstance(estimator, ThresholdTuner):
+            return estimator.predict(self.scaler().predict_proba(z), self.ensure_one_label)
+        if isinstance(estimator, BiasTuner):
+            # Offsets were tuned on log-probabilities; the same floats keep ties where they were.
+            return estimator.predict(_scaled_log_softmax(z, self.temperature))
         return z.argmax(axis=1)
+
+    def decide_at_least_one(self, logits: Any) -> np.ndarray:
+        """:meth:`decide`, with the most probable label for a row the thresholds leave empty."""
+        return dataclasses.replace(self, ensure_one_label=True).decide(logits)
 
     def to_dict(self) -> dict[str, Any]:
         """All fields as a JSON-ready dict."""

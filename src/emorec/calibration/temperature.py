@@ -7,8 +7,7 @@ from typing import Any, Self
 
 import numpy as np
 from scipy.optimize import minimize_scalar
-from scipy.special import expit as sigmoid
-from scipy.special import log_expit, log_softmax, softmax
+from scipy.special import log_expit, log_softmax
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
@@ -17,17 +16,24 @@ from emorec.calibration._common import (
     _logits_2d,
     _param_error,
     _require,
-    _targets,
 )
+from emorec.task import MULTI_LABEL, SINGLE_LABEL, task_for
 
 
 def _scaled_log_softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
     return log_softmax(logits / temperature, axis=1)
 
 
-def _probabilities(logits: np.ndarray, temperature: float, multi_label: bool) -> np.ndarray:
-    scaled = logits / temperature
-    return sigmoid(scaled) if multi_label else softmax(scaled, axis=1)
+def _softmax_nll(scaled: np.ndarray, y: np.ndarray) -> float:
+    return float(-log_softmax(scaled, axis=1)[np.arange(len(y)), y].mean())
+
+
+def _sigmoid_nll(scaled: np.ndarray, y: np.ndarray) -> float:
+    return float(-(y * log_expit(scaled) + (1 - y) * log_expit(-scaled)).mean())
+
+
+# The negative log-likelihood T minimises, by task.
+_NLL = {SINGLE_LABEL.name: _softmax_nll, MULTI_LABEL.name: _sigmoid_nll}
 
 
 class TemperatureScaler(BaseEstimator):
@@ -61,16 +67,13 @@ class TemperatureScaler(BaseEstimator):
             raise _param_error(name, "max_temperature", f"a float > min_temperature={lo}", hi)
 
     def _nll(self, logits: np.ndarray, y: np.ndarray, temperature: float) -> float:
-        scaled = logits / temperature
-        if self.multi_label:
-            return float(-(y * log_expit(scaled) + (1 - y) * log_expit(-scaled)).mean())
-        return float(-log_softmax(scaled, axis=1)[np.arange(len(y)), y].mean())
+        return _NLL[task_for(self.multi_label).name](logits / temperature, y)
 
     def fit(self, logits: Any, y: Any) -> Self:
         """Fit T on validation ``logits`` (N, C) and labels ``y``; returns self."""
         self._validate_params()
         z = _logits_2d(logits)
-        t = _targets(y, z, self.multi_label)
+        t = task_for(self.multi_label).validate_targets(y, *z.shape)
         result = minimize_scalar(
             lambda log_t: self._nll(z, t, math.exp(log_t)),
             bounds=(math.log(self.min_temperature), math.log(self.max_temperature)),
@@ -82,6 +85,13 @@ class TemperatureScaler(BaseEstimator):
         self.nll_after_ = self._nll(z, t, self.temperature_)
         return self
 
+    @classmethod
+    def fitted(cls, temperature: float, multi_label: bool = False) -> TemperatureScaler:
+        """A scaler already fitted to ``temperature`` (a stored calibration's)."""
+        scaler = cls(multi_label=multi_label)
+        scaler.temperature_ = float(temperature)
+        return scaler
+
     def transform(self, logits: Any) -> np.ndarray:
         """Scaled logits ``logits / T``, shape (N, C)."""
         check_is_fitted(self, "temperature_")
@@ -90,7 +100,7 @@ class TemperatureScaler(BaseEstimator):
     def predict_proba(self, logits: Any) -> np.ndarray:
         """Calibrated probabilities (N, C): softmax or, multi-label, sigmoid of ``logits / T``."""
         check_is_fitted(self, "temperature_")
-        return _probabilities(_logits_2d(logits), self.temperature_, self.multi_label)
+        return task_for(self.multi_label).probabilities(_logits_2d(logits), self.temperature_)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready parameters and fitted temperature."""

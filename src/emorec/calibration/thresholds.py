@@ -106,6 +106,13 @@ class ThresholdTuner(BaseEstimator):
         self.score_ = macro_f1(labels, self.predict(p))
         return self
 
+    @classmethod
+    def fitted(cls, thresholds: Any) -> ThresholdTuner:
+        """A tuner already fitted to ``thresholds``: (C,), or one for every label."""
+        tuner = cls()
+        tuner.thresholds_ = np.asarray(thresholds, dtype=np.float64)
+        return tuner
+
     def predict(self, probs: Any, ensure_one: bool = False) -> np.ndarray:
         """0/1 predictions (N, C); ``ensure_one`` turns on the top label of empty rows."""
         check_is_fitted(self, "thresholds_")

@@ -11,7 +11,7 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, model_validator
 
 from emorec._strict import StrictModel
-from emorec.errors import ConfigError
+from emorec.task import Decision, Task
 
 
 class CleaningConfig(StrictModel):
@@ -112,9 +112,6 @@ class LossConfig(StrictModel):
     )
 
 
-Decision = Literal["argmax", "bias", "threshold"]
-
-
 class CalibrationConfig(StrictModel):
     """How to calibrate a trained classifier on its validation set."""
 
@@ -204,15 +201,6 @@ class CalibrationConfig(StrictModel):
             raise ValueError("cv_folds must be 0 (no cross-validation) or at least 2; got 1.")
         return self
 
-    def resolved_decision(self, multi_label: bool) -> Decision:
-        """The decision rule for this problem type; a rule that does not fit is a ConfigError."""
-        if self.decision == "auto":
-            return "threshold" if multi_label else "bias"
-        fits = ("threshold",) if multi_label else ("argmax", "bias")
-        if self.decision not in fits:
-            problem = "multi-label" if multi_label else "single-label"
-            raise ConfigError(
-                f"calibration decision={self.decision!r} does not fit a {problem} problem; "
-                f"use one of {', '.join(map(repr, (*fits, 'auto')))}."
-            )
-        return self.decision
+    def resolved_decision(self, task: Task) -> Decision:
+        """The decision rule for this task; a rule that does not fit is a ConfigError."""
+        return task.resolve_decision(self.decision)

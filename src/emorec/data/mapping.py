@@ -20,6 +20,7 @@ import pandas as pd
 from emorec._io import open_text
 from emorec.config import LabelMappingConfig
 from emorec.errors import DataError
+from emorec.task import RowLabels, Task, task_for
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,10 @@ def known_labels(frames: dict[str, pd.DataFrame], source_order: Sequence[str] | 
     return order + sorted(seen - set(order))
 
 
-def is_multi_label(frames: dict[str, pd.DataFrame]) -> bool:
+def detect_task(frames: dict[str, pd.DataFrame]) -> Task:
     """A list-valued label anywhere means multi-label (as for the label space)."""
-    return any(not isinstance(label, str) for frame in frames.values() for label in frame["label"])
+    labels = (label for frame in frames.values() for label in frame["label"])
+    return task_for(any(not isinstance(label, str) for label in labels))
 
 
 def _check_known(names: Iterable[str], valid: Sequence[str], what: str) -> None:
@@ -84,7 +86,7 @@ def _check_known(names: Iterable[str], valid: Sequence[str], what: str) -> None:
 
 
 def resolve_mapping(
-    config: LabelMappingConfig, source_labels: Sequence[str], multi_label: bool
+    config: LabelMappingConfig, source_labels: Sequence[str], task: Task
 ) -> ResolvedMapping:
     """Turn ``config`` into a per-label table; every name is checked, every clash is an error."""
     groups = config.groups
@@ -103,13 +105,12 @@ def resolve_mapping(
             for member in members:
                 if group not in targets[member]:
                     targets[member].append(group)
-        if not multi_label:
-            shared = [name for name, mapped in targets.items() if len(mapped) > 1]
-            if shared:
-                raise DataError(
-                    f"Label mapping: {shared[0]!r} is in groups {targets[shared[0]]}, but the "
-                    "data is single-label, so each label can join one group only."
-                )
+        shared = [name for name, mapped in targets.items() if len(mapped) > 1]
+        if shared and not task.allows_several_labels:
+            raise DataError(
+                f"Label mapping: {shared[0]!r} is in groups {targets[shared[0]]}, but the "
+                "data is single-label, so each label can join one group only."
+            )
         unmapped = [name for name, mapped in targets.items() if not mapped]
         order = list(groups)
         if config.unmapped == "keep":
@@ -152,11 +153,11 @@ def resolve_mapping(
 
 
 def _map_frame(
-    frame: pd.DataFrame, mapping: ResolvedMapping, multi_label: bool, allow_empty: bool
+    frame: pd.DataFrame, mapping: ResolvedMapping, task: Task, allow_empty: bool
 ) -> tuple[pd.DataFrame, int]:
     """The frame with mapped labels, minus rows left with none; and how many had none."""
     rank = {name: i for i, name in enumerate(mapping.labels)}
-    mapped: list[str | list[str]] = []
+    mapped: list[RowLabels] = []
     keep: list[bool] = []
     emptied = 0
     for label in frame["label"]:
@@ -165,8 +166,8 @@ def _map_frame(
         row = sorted({t for name in names for t in mapping.targets[name]}, key=rank.__getitem__)
         if names and not row:
             emptied += 1
-        keep.append(bool(row) or (multi_label and allow_empty))
-        mapped.append(row if multi_label else (row[0] if row else ""))
+        keep.append(bool(row) or (task.allows_no_label and allow_empty))
+        mapped.append(task.row_labels(row))
     labels = pd.Series(mapped, index=frame.index, dtype=object)  # a list per cell, never 2-D
     return frame.assign(label=labels)[keep], emptied
 
@@ -186,8 +187,8 @@ def apply_label_mapping(
     if not config.active:
         return frames, list(source_order) if source_order else None, None
     source_labels = known_labels(frames, source_order)
-    multi_label = is_multi_label(frames)
-    mapping = resolve_mapping(config, source_labels, multi_label)
+    task = detect_task(frames)
+    mapping = resolve_mapping(config, source_labels, task)
     mapped: dict[str, pd.DataFrame] = {}
     report: dict[str, Any] = {
         "source_labels": source_labels,
@@ -198,7 +199,7 @@ def apply_label_mapping(
         "rows_after": {},
     }
     for split, frame in frames.items():
-        mapped[split], emptied = _map_frame(frame, mapping, multi_label, allow_empty_labels)
+        mapped[split], emptied = _map_frame(frame, mapping, task, allow_empty_labels)
         report["rows_before"][split] = len(frame)
         report["rows_left_without_label"][split] = emptied
         report["rows_dropped"][split] = len(frame) - len(mapped[split])

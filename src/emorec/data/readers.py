@@ -2,7 +2,9 @@
 
 ``label`` holds a string (single-label) or a list of strings (multi-label). Every reader
 checks its input and raises :class:`~emorec.errors.DataError` naming the file and line; the
-``line`` and ``source`` columns keep that position for errors raised by later stages.
+``line`` and ``source`` columns keep that position for errors raised by later stages. Which
+reader a file needs, and where a directory keeps its splits, is decided in
+:mod:`emorec.data.formats` (its names are importable from here too).
 
 Text files are opened with :func:`~emorec._io.open_text` (a byte-order mark is dropped). Blank
 lines carry no example and are skipped; the ones before a file's last row are listed in the
@@ -20,57 +22,16 @@ from typing import Any
 import pandas as pd
 
 from emorec._io import open_text
+from emorec.data.formats import GOEMOTIONS_NAMES_FILE, SPLIT_ALIASES, infer_format
+from emorec.data.formats import SPLIT_NAMES as SPLIT_NAMES
+from emorec.data.formats import TABLE_FORMATS as TABLE_FORMATS
+from emorec.data.formats import find_split_files as find_split_files
+from emorec.data.formats import infer_directory_format as infer_directory_format
 from emorec.errors import DataError
 from emorec.text.validation import lone_surrogate
 
-TABLE_FORMATS = {
-    ".csv": "csv",
-    ".tsv": "tsv",
-    ".jsonl": "jsonl",
-    ".json": "jsonl",
-    ".parquet": "parquet",
-    ".pq": "parquet",
-    ".txt": "dair",
-}
-SPLIT_NAMES = ("train", "validation", "test")
-# Alternative file stems for each split found in public corpora (GoEmotions uses dev.tsv).
-SPLIT_ALIASES = {
-    "train": ("train",),
-    "validation": ("validation", "valid", "val", "dev"),
-    "test": ("test",),
-}
-
-
-# GoEmotions directories: `text<TAB>ids<TAB>id` files plus the names the ids index into.
-GOEMOTIONS_NAMES_FILE = "emotions.txt"
 # DataFrame.attrs key: line numbers of the blank lines skipped inside a file (see module doc).
 BLANK_LINES = "blank_lines"
-
-
-def infer_format(path: Path, declared: str = "auto") -> str:
-    """The reader for one file: the declared format, or the one its extension implies."""
-    if declared != "auto":
-        return declared
-    suffix = path.suffix.lower()
-    if suffix not in TABLE_FORMATS:
-        raise DataError(
-            f"Cannot tell the format of {path} from its extension {suffix!r}; set `data.format` "
-            f"to one of dair, goemotions, csv, tsv, jsonl, parquet."
-        )
-    return TABLE_FORMATS[suffix]
-
-
-def infer_directory_format(directory: Path, declared: str = "auto") -> str:
-    """``goemotions`` for an ``auto`` directory holding ``emotions.txt`` and ``train.tsv``.
-
-    Without this, ``auto`` would read GoEmotions' header-less ``.tsv`` files as a table whose
-    first row is a header.
-    """
-    if declared == "auto" and all(
-        (directory / name).is_file() for name in (GOEMOTIONS_NAMES_FILE, "train.tsv")
-    ):
-        return "goemotions"
-    return declared
 
 
 def _check_exists(path: Path) -> None:
@@ -407,33 +368,6 @@ def read_file(
         )
     frame["source"] = str(path)
     return frame
-
-
-def find_split_files(directory: Path, fmt: str) -> dict[str, Path]:
-    """Locate train/validation/test files in a directory by their usual names."""
-    if not directory.is_dir():
-        raise DataError(
-            f"Data directory not found: {directory} (resolved to {directory.resolve()})."
-        )
-    if fmt == "goemotions":
-        suffixes = [".tsv"]
-    else:
-        suffixes = [s for s, f in TABLE_FORMATS.items() if fmt in ("auto", f)]
-    found: dict[str, Path] = {}
-    for split, stems in SPLIT_ALIASES.items():
-        for stem in stems:
-            matches = [directory / f"{stem}{suffix}" for suffix in suffixes]
-            existing = [m for m in matches if m.is_file()]
-            if existing:
-                found[split] = existing[0]
-                break
-    missing = [s for s in SPLIT_NAMES if s not in found]
-    if missing:
-        raise DataError(
-            f"{directory} has no file for split(s) {missing}; expected files named like "
-            f"train{suffixes[0]}, validation{suffixes[0]} (or dev), test{suffixes[0]}."
-        )
-    return found
 
 
 def read_hub(

@@ -10,12 +10,12 @@ import numpy as np
 import yaml
 
 from emorec._io import atomic_path, atomic_write_text, to_builtin
+from emorec.artifacts import CONFIG_FILE, METRICS_FILE, TRAINING_CURVES_FILE
 from emorec.calibration import reliability_curve
 from emorec.errors import ConfigError, DataError
 
 PRIMARY_METRIC_SUFFIX = "macro_f1"
 # Drawn from train_metrics.json's log history, in the model directory and the results.
-TRAINING_CURVES_FILE = "training_curves.png"
 # Keys of metrics.json that `extra` may not overwrite.
 RESERVED_KEYS = frozenset(
     {
@@ -239,6 +239,26 @@ def check_extra(extra: Mapping[str, Any] | None, reserved: frozenset[str]) -> No
     clash = reserved & set(extra or {})
     if clash:
         raise ValueError(f"extra may not overwrite the metrics.json keys {sorted(clash)}.")
+
+
+def report_paths(
+    output_dir: Path,
+    files: Mapping[str, str],
+    *,
+    config_dict: dict[str, Any] | None,
+    log_history: Sequence[Mapping[str, Any]] | None,
+    run_name: str,
+) -> dict[str, Path]:
+    """Paths of a report's files: ``metrics.json``, ``report.md`` and ``files``; the config
+    when one is written, the training curves when the history draws them (drawn here)."""
+    names = {"metrics": METRICS_FILE, "report": "report.md", **files}
+    if config_dict is not None:
+        names["config"] = CONFIG_FILE
+    if log_history and plot_training_curves(
+        log_history, output_dir / TRAINING_CURVES_FILE, run_name
+    ):
+        names["training_curves"] = TRAINING_CURVES_FILE
+    return {key: output_dir / name for key, name in names.items()}
 
 
 def write_config_yaml(path: Path, config_dict: dict[str, Any]) -> None:

@@ -41,6 +41,7 @@ from emorec.evaluation.common import (
     md_table,
     plot_reliability,
     plot_training_curves,
+    report_paths,
     save_figure,
     training_curves,
     write_config_yaml,
@@ -432,19 +433,13 @@ def write_evaluation_report(
         **(extra or {}),
     }
     files = {
-        "metrics": "metrics.json",
         "confusion_matrix": "confusion_matrix.png",
         "reliability_diagram": "reliability_diagram.png",
         "error_analysis": "error_analysis.csv",
-        "report": "report.md",
     }
-    if config_dict is not None:
-        files["config"] = "config.yaml"
-    if log_history and plot_training_curves(
-        log_history, output_dir / TRAINING_CURVES_FILE, run_name
-    ):
-        files["training_curves"] = TRAINING_CURVES_FILE
-    paths = {key: output_dir / name for key, name in files.items()}
+    paths = report_paths(
+        output_dir, files, config_dict=config_dict, log_history=log_history, run_name=run_name
+    )
 
     probs, y_pred = checked[decision_rule]
     _plot_confusion(
@@ -460,7 +455,9 @@ def write_evaluation_report(
     errors = error_analysis(texts, clean_texts, y, y_pred, probs, names)
     with atomic_path(paths["error_analysis"]) as tmp:
         errors.to_csv(tmp, index=True)
-    atomic_write_text(paths["report"], _render_report_md(payload, files))
+    atomic_write_text(
+        paths["report"], _render_report_md(payload, {key: path.name for key, path in paths.items()})
+    )
     if config_dict is not None:
         write_config_yaml(paths["config"], config_dict)
     # Written last, so an existing metrics.json means the renderers above all succeeded.

@@ -22,26 +22,22 @@ ones the classifier decides with.
 from __future__ import annotations
 
 import dataclasses
-import re
-from bisect import bisect_right
 from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
-from emorec.errors import ConfigError, DataError, MissingDependencyError
+from emorec.errors import ConfigError, MissingDependencyError
 from emorec.explain.conservative import (
     check_conservative_calls,
     conservative_backward,
     eager_attention,
 )
+from emorec.explain.words import EncodedWords, ExplainableClassifier, _word_scores, encode_words
 from emorec.text import check_text
-
-if TYPE_CHECKING:
-    from emorec.inference import EmotionClassifier
 
 __all__ = [
     "BASELINES",
@@ -206,70 +202,6 @@ class Explanation:
         return data
 
 
-# ---- tokens and words ------------------------------------------------------------------------
-@dataclass
-class EncodedWords:
-    """A cleaned text tokenized as the classifier does, with each token's word."""
-
-    inputs: dict[str, np.ndarray]  # model input name → (1, T) int64
-    tokens: list[str]
-    token_words: list[int | None]
-    words: list[str]
-
-
-def encode_words(classifier: EmotionClassifier, clean_text: str) -> EncodedWords:
-    """Tokenize ``clean_text`` (truncated to ``max_length``) and map tokens to its words."""
-    tokenizer = classifier.tokenizer
-    if not getattr(tokenizer, "is_fast", False):
-        raise ConfigError(
-            f"Word-level explanations need a fast (Rust) tokenizer for character offsets; "
-            f"{type(tokenizer).__name__} is a slow one. Save the model with a fast tokenizer."
-        )
-    spans = [match.span() for match in re.finditer(r"\S+", clean_text)]
-    if not spans:
-        raise DataError(
-            "Nothing to explain: the text is empty after cleaning (it held only links, "
-            "mentions or whitespace?)."
-        )
-    encoded = tokenizer(
-        clean_text,
-        truncation=True,
-        max_length=classifier.max_length,
-        return_offsets_mapping=True,
-        return_special_tokens_mask=True,
-    )
-    starts = [start for start, _ in spans]
-    token_words: list[int | None] = []
-    for (start, end), special in zip(
-        encoded["offset_mapping"], encoded["special_tokens_mask"], strict=True
-    ):
-        # Some tokenizers put the preceding space in the offsets ("▁word"): skip it.
-        while start < end and clean_text[start].isspace():
-            start += 1
-        token_words.append(None if special or start >= end else bisect_right(starts, start) - 1)
-    inputs = {
-        name: np.asarray([encoded[name]], dtype=np.int64)
-        for name in tokenizer.model_input_names
-        if name in encoded
-    }
-    return EncodedWords(
-        inputs=inputs,
-        tokens=tokenizer.convert_ids_to_tokens(encoded["input_ids"]),
-        token_words=token_words,
-        words=[clean_text[start:end] for start, end in spans],
-    )
-
-
-def _word_scores(
-    token_scores: np.ndarray, token_words: list[int | None], n_words: int
-) -> np.ndarray:
-    scores = np.zeros(n_words)
-    for score, word in zip(token_scores, token_words, strict=True):
-        if word is not None:
-            scores[word] += score
-    return scores
-
-
 # ---- the methods -----------------------------------------------------------------------------
 def attention_rollout(attentions: np.ndarray) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema 2020): (layers, heads, T, T) → (T, T).
@@ -298,7 +230,7 @@ def _import_captum() -> Any:
 
 
 def _baseline_embeddings(
-    classifier: EmotionClassifier,
+    classifier: ExplainableClassifier,
     embedding: torch.nn.Module,
     ids: torch.Tensor,
     token_words: list[int | None],
@@ -322,16 +254,14 @@ def _baseline_embeddings(
 
 
 def _targets(
-    classifier: EmotionClassifier, logits: np.ndarray, target: str | Sequence[str] | None
+    classifier: ExplainableClassifier, logits: np.ndarray, target: str | Sequence[str] | None
 ) -> list[int]:
     """Label indices to explain: the given ones, else the calibrated decision."""
     space = classifier.label_space
     if target is None:
-        decided = classifier.calibration.decide(logits)[0]
-        if not space.multi_label:
-            return [int(decided)]
-        chosen = np.flatnonzero(decided).tolist()
-        return chosen or [int(logits[0].argmax())]  # none passes its threshold: the top one
+        # A multi-label text no threshold passes is explained for its most probable label.
+        decided = classifier.calibration.decide_at_least_one(logits)[0]
+        return space.task.decided_indices(decided)
     names = [target] if isinstance(target, str) else list(target)
     unknown = [name for name in names if name not in space.label2id]
     if unknown or not names:
@@ -350,7 +280,7 @@ def _check_options(method: str, n_steps: int, baseline: str) -> None:
         raise ConfigError(f"n_steps must be a positive integer; got {n_steps!r}.")
 
 
-def _torch_model(classifier: EmotionClassifier) -> torch.nn.Module:
+def _torch_model(classifier: ExplainableClassifier) -> torch.nn.Module:
     if classifier.model is None:
         raise ConfigError(
             f"Explanations need the PyTorch model, but this classifier runs "
@@ -361,7 +291,7 @@ def _torch_model(classifier: EmotionClassifier) -> torch.nn.Module:
 
 
 def explain(
-    classifier: EmotionClassifier,
+    classifier: ExplainableClassifier,
     text: str,
     method: Method | str = "lrp",
     target: str | Sequence[str] | None = None,
@@ -497,7 +427,7 @@ def _random_scores(encoded: EncodedWords, seed: int) -> np.ndarray:
 
 
 def _integrated_gradients(
-    classifier: EmotionClassifier,
+    classifier: ExplainableClassifier,
     forward: Any,
     embedding: torch.nn.Module,
     ids: torch.Tensor,

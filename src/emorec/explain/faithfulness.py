@@ -18,16 +18,14 @@ ONNX classifier (for explanations computed with the PyTorch one).
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from emorec.calibration import DEFAULT_THRESHOLD
 from emorec.errors import ConfigError, DataError
-from emorec.explain.core import Explanation, encode_words
-
-if TYPE_CHECKING:
-    from emorec.inference import EmotionClassifier
+from emorec.explain.core import Explanation
+from emorec.explain.words import ExplainableClassifier, encode_words
 
 __all__ = ["DeletionCurve", "deletion_curve"]
 
@@ -69,10 +67,10 @@ def _steps(n_words: int, max_steps: int) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_words, max_steps + 1)).astype(np.int64))
 
 
-def _threshold(classifier: EmotionClassifier, index: int) -> float | None:
+def _threshold(classifier: ExplainableClassifier, index: int) -> float | None:
     """The probability label ``index`` must pass to be decided; None when none does."""
     calibration = classifier.calibration
-    if not calibration.multi_label:
+    if calibration.decision != "threshold":
         return None  # argmax, with or without offsets: no probability threshold
     if calibration.thresholds is not None:
         return float(calibration.thresholds[index])
@@ -80,7 +78,7 @@ def _threshold(classifier: EmotionClassifier, index: int) -> float | None:
 
 
 def deletion_curve(
-    classifier: EmotionClassifier, explanation: Explanation, *, max_steps: int = 50
+    classifier: ExplainableClassifier, explanation: Explanation, *, max_steps: int = 50
 ) -> DeletionCurve:
     """Run the deletion test of ``explanation`` on ``classifier`` (one batched pass).
 

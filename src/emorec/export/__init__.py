@@ -37,6 +37,7 @@ import transformers
 
 import emorec
 from emorec._io import atomic_path, atomic_write_json, file_sha256
+from emorec.artifacts import EXPORT_FILE, ONNX_FILES, ModelDir, read_json
 from emorec.errors import (
     ConfigError,
     EmorecError,
@@ -60,12 +61,9 @@ from emorec.export.quantize import (
     quantize_graph,
 )
 from emorec.inference import (
-    EXPORT_FILE,
-    ONNX_FILES,
     ONNX_INSTALL_HINT,
     EmotionClassifier,
     OnnxBackend,
-    _read_json,
     import_onnxruntime,
 )
 
@@ -134,7 +132,7 @@ def _versions() -> dict[str, str]:
 def read_export_metadata(model_dir: str | Path) -> dict[str, Any]:
     """``export.json`` of a model directory (``{}`` before the first export)."""
     path = Path(model_dir) / EXPORT_FILE
-    return _read_json(path) if path.is_file() else {}
+    return read_json(path) if path.is_file() else {}
 
 
 def export_onnx(
@@ -172,7 +170,8 @@ def export_onnx(
     classifier = EmotionClassifier.from_pretrained(
         model_dir, backend="torch", num_threads=num_threads, batch_size=batch_size
     )
-    texts, targets, source = gate_data(classifier, model_dir, data)
+    training_config = None if data is not None else ModelDir(model_dir).config()
+    texts, targets, source = gate_data(classifier, model_dir, data, training_config)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=model_dir, prefix=".export-") as tmp:
         work = Path(tmp)
@@ -193,12 +192,12 @@ def export_onnx(
             classifier.cleaning,
             classifier.calibration,
             classifier.max_length,
-            classifier.config,
+            classifier.base_model,
             batch_size,
             backend=OnnxBackend(current, num_threads, name=f"onnx-{precision}"),
         )
         # The stored rule was fitted on the validation split: judge it there cross-fitted.
-        refit = classifier.config.calibration if data is None else None
+        refit = training_config.calibration if training_config is not None else None
         gate = accuracy_gate(
             classifier,
             candidate,

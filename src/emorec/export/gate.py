@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from emorec.calibration import CalibrationConfig, fit_calibration, validation_folds
+from emorec.artifacts import CONFIG_FILE
+from emorec.calibration import CalibrationConfig, can_fold, fit_calibration, validation_folds
 from emorec.errors import (
     ConfigError,
     DataError,
@@ -17,6 +18,10 @@ from emorec.inference import (
     EmotionClassifier,
 )
 from emorec.metrics import macro_f1
+from emorec.task import Task
+
+if TYPE_CHECKING:
+    from emorec.config import Config
 
 DEFAULT_MAX_DROP = 0.5  # points of accuracy or macro-F1
 # fp32 ONNX must reproduce PyTorch: fused kernels differ by ~1e-6, a wrong graph by far more.
@@ -27,12 +32,16 @@ GATE_FOLDS = 5
 
 # ---- the accuracy gate ---------------------------------------------------------------------
 def gate_data(
-    classifier: EmotionClassifier, model_dir: Path, data: str | Path | None
+    classifier: EmotionClassifier,
+    model_dir: Path,
+    data: str | Path | None,
+    config: Config | None = None,
 ) -> tuple[list[str], np.ndarray, str]:
     """Labelled texts for the gate: ``(texts, targets, description)``.
 
     ``data``: a labelled file (dair ``text;label``, CSV, TSV, JSONL, Parquet). Otherwise the
-    validation split, rebuilt (cached, deterministic) from the model's ``config.yaml``.
+    validation split, rebuilt (cached, deterministic) from ``config``, the model's
+    ``config.yaml``.
     """
     if data is not None:
         from emorec.data import read_file
@@ -40,7 +49,7 @@ def gate_data(
         frame = read_file(Path(data), "auto")
         targets = classifier.label_space.encode(frame["label"].tolist())
         return frame["text"].tolist(), np.asarray(targets), str(data)
-    if classifier.config is None:
+    if config is None:
         raise ConfigError(
             f"{model_dir} has no config.yaml, so its validation split cannot be rebuilt for the "
             "accuracy gate; pass a labelled file with --data FILE."
@@ -48,11 +57,11 @@ def gate_data(
     from emorec.data import prepare
 
     try:
-        prepared = prepare(classifier.config, classifier.tokenizer)
+        prepared = prepare(config, classifier.tokenizer)
     except (DataError, ConfigError, OSError) as error:
         raise DataError(
             f"The accuracy gate could not rebuild the validation split from "
-            f"{model_dir / 'config.yaml'}: {error} Pass a labelled file with --data FILE."
+            f"{model_dir / CONFIG_FILE}: {error} Pass a labelled file with --data FILE."
         ) from None
     validation = prepared.splits["validation"]
     return list(validation["text"]), np.asarray(validation["labels"]), "validation split"
@@ -68,12 +77,17 @@ def gate_scores(decided: np.ndarray, targets: np.ndarray, n_labels: int) -> dict
     return {"accuracy": float(hits.mean()), "macro_f1": macro_f1(targets, decided, n_labels)}
 
 
+def _delta_points(reference: dict[str, float], candidate: dict[str, float]) -> dict[str, float]:
+    """Candidate − reference, per score, in points (× 100)."""
+    return {name: 100.0 * (candidate[name] - reference[name]) for name in reference}
+
+
 def _cross_fitted_decisions(
     reference_logits: np.ndarray,
     candidate_logits: np.ndarray,
     targets: np.ndarray,
     refit: CalibrationConfig,
-    multi_label: bool,
+    task: Task,
 ) -> tuple[np.ndarray, np.ndarray, int] | None:
     """Both models' decisions on each fold, by a rule re-fitted on the other folds.
 
@@ -86,17 +100,12 @@ def _cross_fitted_decisions(
     the candidate would inherit. ``None`` when a class has too few rows for the folds.
     """
     n_folds = max(refit.cv_folds, GATE_FOLDS)
-    if multi_label:
-        if len(targets) < 2 * n_folds:
-            return None
-    elif np.bincount(targets).min(initial=len(targets)) < n_folds or len(set(targets)) < 2:
+    if not can_fold(targets, n_folds):
         return None
     reference = np.empty(targets.shape, dtype=np.int64)
     candidate = np.empty(targets.shape, dtype=np.int64)
     for fit_idx, held_idx in validation_folds(targets, n_folds):
-        rule = fit_calibration(
-            reference_logits[fit_idx], targets[fit_idx], refit, multi_label=multi_label
-        )
+        rule = fit_calibration(reference_logits[fit_idx], targets[fit_idx], refit, task)
         reference[held_idx] = rule.decide(reference_logits[held_idx])
         candidate[held_idx] = rule.decide(candidate_logits[held_idx])
     return reference, candidate, n_folds
@@ -127,11 +136,10 @@ def accuracy_gate(
     ref_decided, cand_decided = rule.decide(ref_logits), rule.decide(cand_logits)
     ref_scores = gate_scores(ref_decided, targets, n_labels)
     cand_scores = gate_scores(cand_decided, targets, n_labels)
-    delta = {k: 100.0 * (cand_scores[k] - ref_scores[k]) for k in ref_scores}
+    delta = _delta_points(ref_scores, cand_scores)
     judged = {"decision_rule": "the stored calibration", "delta_points": delta}
-    tuned = rule.biases is not None if not rule.multi_label else rule.thresholds is not None
-    if refit is not None and tuned and rule.adopted is not False:
-        folds = _cross_fitted_decisions(ref_logits, cand_logits, targets, refit, rule.multi_label)
+    if refit is not None and rule.tuned and rule.adopted is not False:
+        folds = _cross_fitted_decisions(ref_logits, cand_logits, targets, refit, rule.task)
         if folds is None:
             judged["decision_rule"] = (
                 "the stored calibration, in sample (too few rows per class to cross-fit it)"
@@ -143,7 +151,7 @@ def accuracy_gate(
             judged = {
                 "decision_rule": f"the calibration re-fitted on {n_folds - 1} of {n_folds} folds "
                 "of these rows, applied to the held-out fold",
-                "delta_points": {k: 100.0 * (cand_scores[k] - ref_scores[k]) for k in ref_scores},
+                "delta_points": _delta_points(ref_scores, cand_scores),
                 "in_sample_delta_points": delta,
             }
     delta = judged["delta_points"]

@@ -20,7 +20,8 @@ from emorec.service.settings import ServiceSettings
 
 if TYPE_CHECKING:
     from emorec.inference import EmotionClassifier
-    from emorec.service.jobs import EmbeddedWorker, JobQueue
+    from emorec.service.jobs.queue import JobQueue
+    from emorec.service.jobs.worker import EmbeddedWorker
 
 API_KEY_HEADER = "X-API-Key"
 

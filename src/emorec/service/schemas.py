@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -55,8 +56,19 @@ class PredictRequest(_Model):
 
 
 class Score(BaseModel):
+    """One emotion's probability, as a transformers text-classification pipeline gives it."""
+
     label: str = Field(examples=["joy"])
-    probability: float = Field(ge=0, le=1, examples=[0.93])
+    score: float = Field(ge=0, le=1, description="The probability.", examples=[0.93])
+
+
+def ranked_scores(scores: Mapping[str, float]) -> list[Score]:
+    """``{label: probability}`` as ``[{"label", "score"}]``, highest first."""
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    return [Score(label=label, score=score) for label, score in ranked]
+
+
+_SCORES_EXAMPLE = [[{"label": "joy", "score": 0.93}, {"label": "love", "score": 0.04}]]
 
 
 class TextPrediction(BaseModel):
@@ -65,7 +77,11 @@ class TextPrediction(BaseModel):
         description="The most probable decided emotion (null: multi-label, none decided)."
     )
     labels: list[str] = Field(description="Every decided emotion (calibrated decision rule).")
-    scores: list[Score] = Field(description="Probabilities, highest first.")
+    scores: list[Score] = Field(
+        description="The probability of each emotion (only the top_k best when asked), highest "
+        "first.",
+        examples=_SCORES_EXAMPLE,
+    )
 
 
 class PredictResponse(BaseModel):
@@ -110,7 +126,9 @@ class HistoryItem(BaseModel):
     text: str
     label: str | None
     labels: list[str]
-    scores: dict[str, float]
+    scores: list[Score] = Field(
+        description="The probability of each emotion, highest first.", examples=_SCORES_EXAMPLE
+    )
 
 
 class HistoryPage(BaseModel):

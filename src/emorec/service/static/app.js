@@ -260,18 +260,19 @@ function renderPrediction(prediction, multiLabel) {
     decision.append(" — no emotion passed its decision threshold");
   }
   box.append(decision);
-  for (const { label, probability } of prediction.scores) {
+  // [{label, score}], highest first: the probability of each emotion.
+  for (const { label, score } of prediction.scores) {
     const fill = el("div", { className: "bar-fill" });
-    fill.style.width = `${Math.max(0.5, 100 * probability)}%`;
+    fill.style.width = `${Math.max(0.5, 100 * score)}%`;
     fill.style.background = colour(label);
     const row = el("div", {
       className: `bar-row${decided.has(label) ? " decided" : ""}`,
       attrs: { "data-label": label, role: "meter", "aria-valuemin": "0", "aria-valuemax": "1",
-        "aria-valuenow": String(probability), "aria-label": label },
+        "aria-valuenow": String(score), "aria-label": label },
     }, [
       el("span", { className: "bar-label", text: label }),
       el("div", { className: "bar-track" }, [fill]),
-      el("span", { className: "bar-value", text: percent(probability) }),
+      el("span", { className: "bar-value", text: percent(score) }),
     ]);
     box.append(row);
   }
@@ -587,8 +588,10 @@ function historyRow(item) {
   } else {
     emotion.append(el("span", { className: "empty", text: "none" }));
   }
-  const top = item.label ?? Object.keys(item.scores || {})[0];
-  const probability = top && item.scores ? item.scores[top] : undefined;
+  // The top emotion: the decided one, else the most probable (scores come highest first).
+  const scores = item.scores || [];
+  const top = item.label ?? (scores.length ? scores[0].label : undefined);
+  const probability = scores.find((s) => s.label === top)?.score;
   return el("tr", {}, [
     el("td", { className: "time", text: formatTime(item.created_at) }),
     el("td", { className: "text" }, [el("span", { text: item.text, attrs: { title: item.text } })]),
