@@ -143,6 +143,23 @@ def test_inference_imports_no_training(graph: grimp.ImportGraph, training: str) 
     assert not graph.chain_exists("emorec.inference", training, as_packages=True)
 
 
+@pytest.mark.parametrize("user", ["emorec.hub", "emorec.explain"])
+def test_what_inference_uses_does_not_import_it(graph: grimp.ImportGraph, user: str) -> None:
+    assert not graph.chain_exists(user, "emorec.inference", as_packages=True)
+
+
+def test_only_the_service_app_imports_the_app(graph: grimp.ImportGraph) -> None:
+    importers = graph.find_modules_that_directly_import("emorec.service.app")
+    assert {m for m in importers if m.startswith("emorec.service")} == set()
+
+
+def test_routers_take_shared_dependencies_from_deps(graph: grimp.ImportGraph) -> None:
+    routers = graph.find_children("emorec.service.routes")
+    assert {r.rsplit(".", 1)[1] for r in routers} >= {"health", "predict", "history", "jobs"}
+    for router in routers - {"emorec.service.routes.health"}:
+        assert graph.direct_import_exists(importer=router, imported="emorec.service.deps"), router
+
+
 def test_compat_shims_only_re_export(graph: grimp.ImportGraph) -> None:
     for shim in COMPAT_SHIMS:
         assert not graph.find_modules_that_directly_import(f"emorec.{shim}"), shim

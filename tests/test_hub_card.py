@@ -6,7 +6,6 @@ never validated against the Hub (``card.validate()`` would post it there).
 
 from __future__ import annotations
 
-import ast
 import json
 import subprocess
 import sys
@@ -127,32 +126,11 @@ def test_card_data_builds_eval_results_for_the_published_split() -> None:
     assert block["model-index"][0]["results"][0]["dataset"]["revision"] == "v2"
 
 
-def _imported_modules(path: Path) -> set[str]:
-    """Every module an ``import`` in ``path`` names, at top level or inside a function."""
-    names = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
-def test_hub_does_not_import_inference() -> None:
-    """So that emorec.inference can import emorec.hub without an import cycle."""
-    files = sorted(HUB_PACKAGE.rglob("*.py"))
-    assert len(files) > 2
-    for path in files:
-        imported = _imported_modules(path)
-        assert not {n for n in imported if n.startswith("emorec.inference")}, path
+def test_importing_hub_loads_no_inference() -> None:
+    """So that emorec.inference can import emorec.hub without an import cycle (the import
+    graph itself: tests/test_architecture.py)."""
     code = "import sys, emorec.hub; print('emorec.inference' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"  # not even through the modules it imports
-
-
-def test_hub_files_stay_small() -> None:
-    sizes = {path.name: len(path.read_text().splitlines()) for path in HUB_PACKAGE.rglob("*.py")}
-    assert max(sizes.values()) < 500, sizes

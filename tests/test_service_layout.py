@@ -1,61 +1,11 @@
-"""The layout of ``emorec.service``: routers that never import the app, modules under 500 lines,
-and the former import paths still working."""
+"""The former import paths of ``emorec.service`` still work (its import rules, and the size of
+its files, are checked with the whole package in tests/test_architecture.py)."""
 
 from __future__ import annotations
-
-import ast
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("fastapi", reason="needs the service extra")
-
-import emorec.service
-
-SERVICE = Path(emorec.service.__file__).parent
-MAX_LINES = 500
-
-
-def _modules() -> list[Path]:
-    return sorted(p for p in SERVICE.rglob("*.py") if "migrations" not in p.parts)
-
-
-def _imported(path: Path) -> set[str]:
-    names: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.Import):
-            names.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module)
-            names.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return names
-
-
-def test_only_the_app_imports_the_app() -> None:
-    """Routers, dependencies, middleware and jobs import ``service.deps``, never the app module
-    that includes them (which would be an import circle)."""
-    importers = [
-        path.relative_to(SERVICE).as_posix()
-        for path in _modules()
-        if path.name != "app.py" and "emorec.service.app" in _imported(path)
-    ]
-    assert importers == []
-
-
-def test_routers_take_shared_dependencies_from_deps() -> None:
-    routers = sorted((SERVICE / "routes").glob("*.py"))
-    assert {p.stem for p in routers} >= {"health", "predict", "history", "jobs"}
-    for path in routers:
-        if path.stem not in ("__init__", "health"):
-            assert "emorec.service.deps" in _imported(path), path.name
-
-
-def test_no_service_module_is_over_500_lines() -> None:
-    lengths = {
-        path.relative_to(SERVICE).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
-        for path in _modules()
-    }
-    assert {name: n for name, n in lengths.items() if n > MAX_LINES} == {}
 
 
 def test_former_import_paths_still_work() -> None:
